@@ -1,0 +1,447 @@
+"""The ldap3 adapter: a real LDAP server behind the Directory port.
+
+This is the only module of ecampus-idm that imports ldap3. It wraps ldap3's habits
+(string options, ``False`` on failure, exceptions of its own) into the port's contract:
+
+* the connection always runs with ``raise_exceptions=True`` and every ldap3 exception is
+  translated into an :class:`~ecampus_idm.errors.IdmError` subclass, chained;
+* TLS is on by default: StartTLS for ``ldap://``, implicit TLS for ``ldaps://``, with the
+  certificate and host name checked by Python's own :mod:`ssl` (ldap3's fallback host name
+  check is replaced); plain LDAP is allowed only on a loopback address, explicitly;
+* values are read raw and decoded as UTF-8, so the types never change with settings;
+* the bind password is held as a :class:`~pydantic.SecretStr` and handed to ldap3 only
+  when binding; it never appears in an error, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core import exceptions as ldap_exc
+from pydantic import SecretStr
+
+from ecampus_idm.directory.base import (
+    AttributeInput,
+    Entry,
+    Modification,
+    ModOp,
+    Scope,
+    TlsMode,
+    as_values,
+)
+from ecampus_idm.directory.dn import parent_dn
+from ecampus_idm.directory.filters import Filter, everything
+from ecampus_idm.errors import (
+    AttributeValueError,
+    ConstraintViolationError,
+    DirectoryBindError,
+    DirectoryError,
+    DirectoryOperationError,
+    DirectoryUnavailableError,
+    EntryAlreadyExistsError,
+    EntryNotFoundError,
+    InsufficientAccessError,
+    InvalidCredentialsError,
+    InvalidDnError,
+    NotAllowedOnNonLeafError,
+    SchemaViolationError,
+)
+
+__all__ = ["LdapDirectory"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_SCOPES = {
+    Scope.BASE: ldap3.BASE,
+    Scope.ONELEVEL: ldap3.LEVEL,
+    Scope.SUBTREE: ldap3.SUBTREE,
+}
+_MOD_OPS = {
+    ModOp.ADD: ldap3.MODIFY_ADD,
+    ModOp.DELETE: ldap3.MODIFY_DELETE,
+    ModOp.REPLACE: ldap3.MODIFY_REPLACE,
+}
+_SCHEMA_CODES = {17, 18, 21, 64, 65, 67, 69}  # undefinedType ... objectClassModsProhibited
+_UNAVAILABLE_CODES = {51, 52, 53, 80, 81}  # busy, unavailable, unwillingToPerform, other, down
+
+
+class _CheckedTls(ldap3.Tls):  # type: ignore[misc] # ldap3 is untyped
+    """ldap3's Tls with a proper SSLContext: CA and host name checked by :mod:`ssl`.
+
+    ldap3 2.9 disables ``check_hostname`` and falls back to the deprecated
+    ``ssl.match_hostname``; this context verifies the chain and the name (DNS or IP
+    subjectAltName) during the handshake, with TLS 1.2 as the floor.
+    """
+
+    def __init__(self, ca_file: Path | None) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED)
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None
+        )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+        self._context = context
+
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:  # noqa: FBT001, FBT002 - ldap3's signature
+        connection.socket = self._context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=do_handshake,
+            server_hostname=connection.server.host,
+        )
+
+
+class LdapDirectory:
+    """A :class:`~ecampus_idm.directory.base.Directory` on a real LDAP server, via ldap3.
+
+    The connection opens lazily on first use and re-opens after a network failure
+    (an operation that failed is not retried: the caller decides). One instance may be
+    shared by threads; operations are serialised on its connection.
+
+    Args:
+        url: ``ldap://host[:port]`` or ``ldaps://host[:port]``.
+        bind_dn: The service account's DN.
+        bind_password: The service account's password.
+        tls: ``auto`` (StartTLS for ldap://, implicit TLS for ldaps://), ``starttls``,
+            ``ldaps`` or ``none`` (refused unless the host is a loopback address).
+        ca_file: PEM file of the CA that signed the server certificate; the system trust
+            store when ``None``.
+        timeout: Connect and receive timeout in seconds.
+        page_size: Page size of searches (RFC 2696).
+
+    Raises:
+        DirectoryUnavailableError: If the URL or the TLS settings cannot work.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        bind_dn: str,
+        bind_password: SecretStr,
+        *,
+        tls: TlsMode = "auto",
+        ca_file: Path | None = None,
+        timeout: float = 10.0,
+        page_size: int = 500,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+            raise DirectoryUnavailableError(_safe_url(url), "URL must be ldap://host or ldaps://host")
+        self._url = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        self._host = parts.hostname
+        self._port = parts.port or (636 if parts.scheme == "ldaps" else 389)
+        mode = tls if tls != "auto" else ("ldaps" if parts.scheme == "ldaps" else "starttls")
+        if (mode == "ldaps") != (parts.scheme == "ldaps"):
+            raise DirectoryUnavailableError(self._url, f"tls={mode!r} does not fit the URL scheme")
+        if mode == "none" and not _is_loopback(self._host):
+            raise DirectoryUnavailableError(
+                self._url, "plain LDAP would send the bind password in clear: use TLS"
+            )
+        if ca_file is not None and not ca_file.is_file():
+            raise DirectoryUnavailableError(self._url, f"CA file {ca_file} does not exist")
+        self._mode = mode
+        self._ca_file = ca_file
+        self._bind_dn = bind_dn
+        self._bind_password = bind_password
+        self._timeout = timeout
+        self._page_size = page_size
+        self._lock = threading.RLock()
+        self._connection: Any = None
+
+    @property
+    def url(self) -> str:
+        """The server URL, without credentials."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"LdapDirectory({self._url!r}, bind_dn={self._bind_dn!r}, tls={self._mode!r})"
+
+    # -- connection ----------------------------------------------------------------------
+
+    def _server(self) -> Any:
+        return ldap3.Server(
+            self._host,
+            port=self._port,
+            use_ssl=self._mode == "ldaps",
+            tls=None if self._mode == "none" else _CheckedTls(self._ca_file),
+            get_info=ldap3.NONE,
+            connect_timeout=self._timeout,
+        )
+
+    def _open(self, user: str, password: SecretStr) -> Any:
+        """Open, secure and bind a new connection; translate every failure."""
+        connection = ldap3.Connection(
+            self._server(),
+            user=user,
+            password=password.get_secret_value(),
+            client_strategy=ldap3.SYNC,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            raise_exceptions=True,
+            receive_timeout=self._timeout,
+            auto_referrals=False,
+            return_empty_attributes=False,
+        )
+        try:
+            connection.open()
+            if self._mode == "starttls":
+                connection.start_tls()
+            connection.bind()
+        except ldap_exc.LDAPInvalidCredentialsResult as exc:
+            _quietly_close(connection)
+            raise InvalidCredentialsError(user) from exc
+        except ldap_exc.LDAPException as exc:
+            _quietly_close(connection)
+            raise DirectoryUnavailableError(self._url, _describe(exc)) from exc
+        except OSError as exc:
+            _quietly_close(connection)
+            raise DirectoryUnavailableError(self._url, type(exc).__name__) from exc
+        return connection
+
+    def _conn(self) -> Any:
+        if self._connection is None:
+            try:
+                self._connection = self._open(self._bind_dn, self._bind_password)
+            except InvalidCredentialsError as exc:
+                raise DirectoryBindError(self._url, self._bind_dn, "invalid credentials") from exc
+            log.debug("connected to %s as %s (%s)", self._url, self._bind_dn, self._mode)
+        return self._connection
+
+    def _run(self, dn: str | None, operation: Callable[[Any], _T]) -> _T:
+        """Run ``operation`` on the shared connection, translating ldap3 failures."""
+        with self._lock:
+            connection = self._conn()
+            try:
+                return operation(connection)
+            except ldap_exc.LDAPOperationResult as exc:
+                raise _translate_result(exc, dn, self._url) from exc
+            except (ldap_exc.LDAPCommunicationError, ldap_exc.LDAPSessionTerminatedByServerError) as exc:
+                self._drop()
+                raise DirectoryUnavailableError(self._url, _describe(exc)) from exc
+            except ldap_exc.LDAPException as exc:
+                raise DirectoryOperationError(dn, _describe(exc)) from exc
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            _quietly_close(self._connection)
+            self._connection = None
+
+    def close(self) -> None:
+        """Unbind and close the connection (a later call re-opens one)."""
+        with self._lock:
+            self._drop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def check(self) -> None:
+        """Connect and bind now, so that a bad configuration fails early.
+
+        Raises:
+            DirectoryUnavailableError: If the server cannot be reached, secured or bound.
+        """
+        with self._lock:
+            self._conn()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def search(
+        self,
+        base: str,
+        filter: Filter | None = None,
+        *,
+        scope: Scope = Scope.SUBTREE,
+        attributes: Iterable[str] | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Entry]:
+        """Yield the matching entries, reading them in pages."""
+        wanted = list(attributes) if attributes is not None else [ldap3.ALL_ATTRIBUTES]
+        text = (filter or everything()).render()
+        size = page_size or self._page_size
+        cookie: bytes | None = None
+        while True:
+            page, cookie = self._run(
+                base, lambda c, ck=cookie: _search_page(c, base, text, _SCOPES[scope], wanted, size, ck)
+            )
+            yield from page
+            if not cookie:
+                return
+
+    def get(self, dn: str, attributes: Iterable[str] | None = None) -> Entry | None:
+        """Return the entry at ``dn`` or ``None``."""
+        try:
+            found = list(self.search(dn, scope=Scope.BASE, attributes=attributes))
+        except EntryNotFoundError:
+            return None
+        return found[0] if found else None
+
+    # -- writes --------------------------------------------------------------------------
+
+    def add(self, dn: str, attributes: AttributeInput) -> None:
+        """Create an entry."""
+        payload = {name: list(as_values(values)) for name, values in attributes.items()}
+        try:
+            self._run(dn, lambda c: c.add(dn, attributes=payload))
+        except EntryNotFoundError as exc:
+            raise EntryNotFoundError(parent_dn(dn)) from exc
+        log.debug("added %s", dn)
+
+    def modify(self, dn: str, changes: Sequence[Modification]) -> None:
+        """Apply the changes atomically (one LDAP modify request)."""
+        payload: dict[str, list[tuple[Any, list[str]]]] = {}
+        for change in changes:
+            payload.setdefault(change.attribute, []).append(
+                (_MOD_OPS[change.op], list(change.values))
+            )
+        if payload:
+            self._run(dn, lambda c: c.modify(dn, payload))
+            log.debug("modified %s (%s)", dn, ", ".join(payload))
+
+    def rename(self, dn: str, new_rdn: str, new_parent: str | None = None) -> str:
+        """Rename and/or move an entry (modify DN with deleteoldrdn)."""
+        target_parent = parent_dn(dn) if new_parent is None else new_parent
+        self._run(
+            dn,
+            lambda c: c.modify_dn(dn, new_rdn, delete_old_dn=True, new_superior=new_parent),
+        )
+        target = f"{new_rdn},{target_parent}" if target_parent else new_rdn
+        log.debug("renamed %s to %s", dn, target)
+        return target
+
+    def delete(self, dn: str) -> None:
+        """Delete a leaf entry."""
+        self._run(dn, lambda c: c.delete(dn))
+        log.debug("deleted %s", dn)
+
+    def set_password(
+        self, dn: str, new_password: SecretStr, *, old_password: SecretStr | None = None
+    ) -> None:
+        """Change a password with the RFC 3062 extended operation."""
+        secret = new_password.get_secret_value()
+        if old_password is None:
+            self._run(dn, lambda c: c.extend.standard.modify_password(dn, None, secret))
+        else:
+            own = self._open(dn, old_password)
+            try:
+                own.extend.standard.modify_password(None, old_password.get_secret_value(), secret)
+            except ldap_exc.LDAPOperationResult as exc:
+                raise _translate_result(exc, dn, self._url) from exc
+            except ldap_exc.LDAPException as exc:
+                raise DirectoryOperationError(dn, _describe(exc)) from exc
+            finally:
+                _quietly_close(own)
+        log.info("password changed for %s", dn)
+
+    def authenticate(self, dn: str, password: SecretStr) -> None:
+        """Bind as ``dn`` on a separate connection, then close it."""
+        if not password.get_secret_value():
+            # An empty password is an unauthenticated bind (RFC 4513 5.1.2): never a success.
+            raise InvalidCredentialsError(dn)
+        _quietly_close(self._open(dn, password))
+
+
+def _search_page(
+    connection: Any,
+    base: str,
+    text: str,
+    scope: Any,
+    attributes: list[str],
+    size: int,
+    cookie: bytes | None,
+) -> tuple[list[Entry], bytes | None]:
+    connection.search(
+        base,
+        text,
+        search_scope=scope,
+        attributes=attributes,
+        paged_size=size,
+        paged_cookie=cookie,
+    )
+    page = [
+        Entry(item["dn"], {name: tuple(_decode(v) for v in values) for name, values in item["raw_attributes"].items()})
+        for item in connection.response
+        if item.get("type") == "searchResEntry"
+    ]
+    controls = connection.result.get("controls") or {}
+    paged = controls.get("1.2.840.113556.1.4.319", {}).get("value", {})
+    next_cookie = paged.get("cookie") or None
+    return page, next_cookie
+
+
+def _decode(value: bytes) -> str:
+    # surrogateescape keeps a rare non-UTF-8 value round-trippable instead of failing a snapshot.
+    return value.decode("utf-8", errors="surrogateescape")
+
+
+def _translate_result(exc: Any, dn: str | None, url: str) -> DirectoryError:
+    code = getattr(exc, "result", None)
+    detail = str(getattr(exc, "message", "") or getattr(exc, "description", "") or "")
+    target = dn or ""
+    if code == 32:  # noqa: PLR2004 - RFC 4511 result codes, named in the comments
+        return EntryNotFoundError(target)  # noSuchObject
+    if code == 68:  # noqa: PLR2004
+        return EntryAlreadyExistsError(target)  # entryAlreadyExists
+    if code == 66:  # noqa: PLR2004
+        return NotAllowedOnNonLeafError(target)  # notAllowedOnNonLeaf
+    if code == 49:  # noqa: PLR2004
+        return InvalidCredentialsError(target)  # invalidCredentials
+    if code == 34:  # noqa: PLR2004
+        return InvalidDnError(target, 0, detail or "invalidDNSyntax")
+    if code in (16, 20):
+        return AttributeValueError(dn, detail)  # noSuchAttribute, attributeOrValueExists
+    if code == 19:  # noqa: PLR2004
+        return ConstraintViolationError(dn, detail)  # constraintViolation (ppolicy quality...)
+    if code == 50:  # noqa: PLR2004
+        return InsufficientAccessError(dn, detail)
+    if code in _SCHEMA_CODES:
+        return SchemaViolationError(dn, detail)
+    if code in _UNAVAILABLE_CODES:
+        return DirectoryUnavailableError(url, f"{exc.description} (result {code})")
+    return DirectoryOperationError(dn, detail or str(getattr(exc, "description", "")), code)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for an ldap3 failure, without ldap3's object dumps."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+def _quietly_close(connection: Any) -> None:
+    try:
+        connection.unbind()
+    except (ldap_exc.LDAPException, OSError):
+        log.debug("ignored a failure while closing an LDAP connection")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}" if parts.scheme else "<invalid URL>"
