@@ -189,7 +189,7 @@ class LdapDirectory:
             client_strategy=ldap3.SYNC,
             auto_bind=ldap3.AUTO_BIND_NONE,
             raise_exceptions=True,
-            receive_timeout=self._timeout,
+            receive_timeout=max(1, round(self._timeout)),  # ldap3 packs it as an integer
             auto_referrals=False,
             return_empty_attributes=False,
         )
