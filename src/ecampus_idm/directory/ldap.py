@@ -19,14 +19,13 @@ import ipaddress
 import logging
 import ssl
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-import ldap3
-from ldap3.core import exceptions as ldap_exc
 from pydantic import SecretStr
 
 from ecampus_idm.directory.base import (
@@ -55,6 +54,13 @@ from ecampus_idm.errors import (
     NotAllowedOnNonLeafError,
     SchemaViolationError,
 )
+
+with warnings.catch_warnings():
+    # ldap3 2.9.1 imports pyasn1 names that pyasn1 0.6 deprecates (tagMap, typeMap): harmless
+    # and not ours to fix, but it must not break users who run with -W error.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import ldap3
+    from ldap3.core import exceptions as ldap_exc
 
 __all__ = ["LdapDirectory"]
 
@@ -229,6 +235,9 @@ class LdapDirectory:
             except (ldap_exc.LDAPCommunicationError, ldap_exc.LDAPSessionTerminatedByServerError) as exc:
                 self._drop()
                 raise DirectoryUnavailableError(self._url, _describe(exc)) from exc
+            except (ldap_exc.LDAPObjectClassError, ldap_exc.LDAPAttributeError) as exc:
+                # ldap3's own client-side checks, before anything reaches the server.
+                raise SchemaViolationError(dn, _describe(exc)) from exc
             except ldap_exc.LDAPException as exc:
                 raise DirectoryOperationError(dn, _describe(exc)) from exc
 

@@ -1,0 +1,343 @@
+"""Contract tests: written once, run against every implementation of a port.
+
+Subclass :class:`DirectoryContract` in a test module (with a name starting with
+``Test``) and provide two fixtures, ``directory`` (the implementation under test) and
+``base`` (an existing, empty container DN where the tests may write)::
+
+    class TestMyDirectory(DirectoryContract):
+        @pytest.fixture
+        def directory(self, ldap_directory):
+            return ldap_directory
+
+        @pytest.fixture
+        def base(self, ldap_server):
+            return ldap_server.people_dn
+
+ecampus-idm runs this class against the in-memory directory and a real slapd; a
+downstream implementation of the port can run it too.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from ecampus_idm.directory.base import Directory, Modification, Scope
+from ecampus_idm.directory.dn import build_dn, dn_path, normalize_dn, parse_dn, rdn
+from ecampus_idm.directory.filters import Substring, eq, present
+from ecampus_idm.errors import (
+    AttributeValueError,
+    EntryAlreadyExistsError,
+    EntryNotFoundError,
+    InvalidCredentialsError,
+    NotAllowedOnNonLeafError,
+    SchemaViolationError,
+)
+
+__all__ = ["NASTY_VALUES", "DirectoryContract"]
+
+NASTY_VALUES = (
+    "*)(uid=*",
+    " #Dupont, Jean+Marie*)(uid=*",
+    "Smith, John",
+    "a+b",
+    "#hash",
+    " leading space",
+    "trailing space ",
+    'quote " and \\ backslash',
+    "<angle>;semi=equals",
+    "Œuvre d’Hélène Ærø",
+    "x)(|(objectClass=*",
+)
+"""Values that must round-trip through a DN and a filter without changing what matches."""
+
+
+def _person(uid: str, **extra: str | list[str]) -> dict[str, str | list[str]]:
+    attributes: dict[str, str | list[str]] = {
+        "objectClass": ["inetOrgPerson"],
+        "cn": uid,
+        "sn": "Test",
+        "uid": uid,
+    }
+    attributes.update(extra)
+    return attributes
+
+
+class DirectoryContract:
+    """The behaviour every :class:`~ecampus_idm.directory.base.Directory` must have."""
+
+    @pytest.fixture
+    def directory(self) -> Directory:
+        """The implementation under test (override in the subclass)."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def base(self) -> str:
+        """An existing, empty container where the tests write (override)."""
+        raise NotImplementedError
+
+    # -- add / get -----------------------------------------------------------------------
+
+    def test_add_then_get_returns_values(self, directory: Directory, base: str) -> None:
+        """An added entry reads back with lower-case names and its values."""
+        dn = build_dn("uid", "jean.dupont", base)
+        directory.add(dn, _person("jean.dupont", givenName="Jean", mail="j@x.be"))
+        entry = directory.get(dn)
+        assert entry is not None
+        assert normalize_dn(entry.dn) == normalize_dn(dn)
+        assert entry.first("givenName") == "Jean"
+        assert entry.get("mail") == ("j@x.be",)
+        assert "objectclass" in entry.attributes
+
+    def test_get_missing_returns_none(self, directory: Directory, base: str) -> None:
+        """Getting a DN that does not exist gives None, not an error."""
+        assert directory.get(build_dn("uid", "nobody", base)) is None
+
+    def test_add_existing_fails(self, directory: Directory, base: str) -> None:
+        """Adding over an existing DN raises EntryAlreadyExistsError."""
+        dn = build_dn("uid", "twice", base)
+        directory.add(dn, _person("twice"))
+        with pytest.raises(EntryAlreadyExistsError) as caught:
+            directory.add(dn, _person("twice"))
+        assert normalize_dn(caught.value.dn or "") == normalize_dn(dn)
+
+    def test_add_under_missing_parent_names_parent(self, directory: Directory, base: str) -> None:
+        """Adding below a missing parent raises EntryNotFoundError naming the parent."""
+        parent = build_dn("ou", "missing", base)
+        with pytest.raises(EntryNotFoundError) as caught:
+            directory.add(build_dn("uid", "orphan", parent), _person("orphan"))
+        assert normalize_dn(caught.value.dn or "") == normalize_dn(parent)
+
+    def test_add_without_object_class_fails(self, directory: Directory, base: str) -> None:
+        """An entry without objectClass is refused by the schema."""
+        with pytest.raises(SchemaViolationError):
+            directory.add(build_dn("uid", "classless", base), {"uid": "classless", "sn": "x"})
+
+    def test_non_ascii_values_round_trip(self, directory: Directory, base: str) -> None:
+        """Accents, ligatures and typographic apostrophes survive unchanged."""
+        dn = build_dn("uid", "helene.oeuvre", base)
+        directory.add(dn, _person("helene.oeuvre", givenName="Hélène", sn="d’Œuvre-Ærø"))
+        entry = directory.get(dn)
+        assert entry is not None
+        assert entry.first("givenName") == "Hélène"
+        assert entry.first("sn") == "d’Œuvre-Ærø"
+
+    # -- search --------------------------------------------------------------------------
+
+    def test_search_scopes(self, directory: Directory, base: str) -> None:
+        """BASE, ONELEVEL and SUBTREE return the expected entries."""
+        unit = build_dn("ou", "unit", base)
+        directory.add(unit, {"objectClass": "organizationalUnit", "ou": "unit"})
+        child = build_dn("uid", "child", unit)
+        directory.add(child, _person("child"))
+
+        def found(scope: Scope) -> set[tuple[str, ...]]:
+            return {dn_path(e.dn) for e in directory.search(base, scope=scope)}
+
+        assert found(Scope.BASE) == {dn_path(base)}
+        assert found(Scope.ONELEVEL) == {dn_path(unit)}
+        assert found(Scope.SUBTREE) == {dn_path(base), dn_path(unit), dn_path(child)}
+
+    def test_search_filters(self, directory: Directory, base: str) -> None:
+        """Equality, substring, presence, and/or/not select the right entries."""
+        directory.add(build_dn("uid", "anne", base), _person("anne", mail="anne@x.be"))
+        directory.add(build_dn("uid", "annick", base), _person("annick"))
+        directory.add(build_dn("uid", "bob", base), _person("bob", mail="bob@x.be"))
+
+        def uids(filter_: object) -> set[str]:
+            return {e.first("uid") or "" for e in directory.search(base, filter_)}  # type: ignore[arg-type]
+
+        assert uids(eq("uid", "ANNE")) == {"anne"}
+        assert uids(Substring("uid", initial="ann")) == {"anne", "annick"}
+        assert uids(present("mail")) == {"anne", "bob"}
+        assert uids(eq("uid", "anne") | eq("uid", "bob")) == {"anne", "bob"}
+        assert uids(present("uid") & ~present("mail")) == {"annick"}
+
+    def test_search_missing_base_fails(self, directory: Directory, base: str) -> None:
+        """Searching under a DN that does not exist raises EntryNotFoundError."""
+        with pytest.raises(EntryNotFoundError):
+            list(directory.search(build_dn("ou", "nowhere", base)))
+
+    def test_search_reads_every_page(self, directory: Directory, base: str) -> None:
+        """A paged search returns every entry exactly once."""
+        for number in range(23):
+            directory.add(build_dn("uid", f"user{number:02d}", base), _person(f"user{number:02d}"))
+        uids = [e.first("uid") for e in directory.search(base, present("uid"), page_size=5)]
+        assert sorted(uids) == [f"user{n:02d}" for n in range(23)]  # type: ignore[type-var]
+
+    def test_search_returns_only_requested_attributes(
+        self, directory: Directory, base: str
+    ) -> None:
+        """Asking for some attributes returns those and no others."""
+        directory.add(build_dn("uid", "few", base), _person("few", mail="f@x.be"))
+        (entry,) = directory.search(base, eq("uid", "few"), attributes=["mail"])
+        assert set(entry.attributes) == {"mail"}
+
+    # -- escaping ------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("value", NASTY_VALUES)
+    def test_special_value_round_trips_through_dn_and_filter(
+        self, directory: Directory, base: str, value: str
+    ) -> None:
+        """A hostile value in a DN and a filter matches exactly its own entry."""
+        dn = build_dn("cn", value, base)
+        directory.add(dn, {"objectClass": "organizationalRole", "cn": value})
+        directory.add(build_dn("cn", "decoy", base), {"objectClass": "organizationalRole", "cn": "decoy"})
+        matches = list(directory.search(base, eq("cn", value)))
+        assert len(matches) == 1
+        assert parse_dn(matches[0].dn)[0] == (("cn", value),)
+        assert matches[0].get("cn") == (value,)
+        fetched = directory.get(matches[0].dn)
+        assert fetched is not None
+        assert fetched.get("cn") == (value,)
+
+    # -- modify --------------------------------------------------------------------------
+
+    def test_modify_replace_add_delete(self, directory: Directory, base: str) -> None:
+        """Replace, add and delete change exactly the named values."""
+        dn = build_dn("uid", "mod", base)
+        directory.add(dn, _person("mod", mail="old@x.be", description=["a", "b"]))
+        directory.modify(
+            dn,
+            [
+                Modification.replace("mail", "new@x.be"),
+                Modification.add("description", "c"),
+                Modification.delete("description", "a"),
+                Modification.replace("title"),
+            ],
+        )
+        entry = directory.get(dn)
+        assert entry is not None
+        assert entry.get("mail") == ("new@x.be",)
+        assert sorted(entry.get("description")) == ["b", "c"]
+        assert "title" not in entry
+
+    def test_modify_missing_entry_fails(self, directory: Directory, base: str) -> None:
+        """Modifying a DN that does not exist raises EntryNotFoundError."""
+        with pytest.raises(EntryNotFoundError):
+            directory.modify(build_dn("uid", "ghost", base), [Modification.replace("sn", "x")])
+
+    def test_modify_conflicts_fail_and_change_nothing(
+        self, directory: Directory, base: str
+    ) -> None:
+        """Adding a present value or deleting an absent one fails; the entry is unchanged."""
+        dn = build_dn("uid", "atomic", base)
+        directory.add(dn, _person("atomic", mail="keep@x.be"))
+        with pytest.raises(AttributeValueError):
+            directory.modify(
+                dn, [Modification.replace("sn", "Changed"), Modification.add("mail", "keep@x.be")]
+            )
+        with pytest.raises(AttributeValueError):
+            directory.modify(dn, [Modification.delete("description", "absent")])
+        entry = directory.get(dn)
+        assert entry is not None
+        assert entry.first("sn") == "Test"
+
+    # -- rename --------------------------------------------------------------------------
+
+    def test_rename_changes_naming_value(self, directory: Directory, base: str) -> None:
+        """A rename moves the entry and replaces the old RDN value."""
+        dn = build_dn("uid", "before", base)
+        directory.add(dn, _person("before"))
+        new_dn = directory.rename(dn, rdn("uid", "after"))
+        assert directory.get(dn) is None
+        entry = directory.get(new_dn)
+        assert entry is not None
+        assert entry.get("uid") == ("after",)
+
+    def test_rename_moves_subtree(self, directory: Directory, base: str) -> None:
+        """Moving an entry with children to a new parent moves the children too."""
+        source = build_dn("ou", "source", base)
+        target = build_dn("ou", "target", base)
+        for dn, name in ((source, "source"), (target, "target")):
+            directory.add(dn, {"objectClass": "organizationalUnit", "ou": name})
+        unit = build_dn("ou", "unit", source)
+        directory.add(unit, {"objectClass": "organizationalUnit", "ou": "unit"})
+        directory.add(build_dn("uid", "kid", unit), _person("kid"))
+        moved = directory.rename(unit, rdn("ou", "unit"), new_parent=target)
+        assert normalize_dn(moved) == normalize_dn(build_dn("ou", "unit", target))
+        assert directory.get(build_dn("uid", "kid", moved)) is not None
+        assert directory.get(build_dn("uid", "kid", unit)) is None
+
+    def test_rename_onto_existing_fails(self, directory: Directory, base: str) -> None:
+        """Renaming onto an existing DN raises EntryAlreadyExistsError."""
+        directory.add(build_dn("uid", "one", base), _person("one"))
+        directory.add(build_dn("uid", "two", base), _person("two"))
+        with pytest.raises(EntryAlreadyExistsError):
+            directory.rename(build_dn("uid", "one", base), rdn("uid", "two"))
+
+    def test_rename_missing_fails(self, directory: Directory, base: str) -> None:
+        """Renaming a DN that does not exist raises EntryNotFoundError."""
+        with pytest.raises(EntryNotFoundError):
+            directory.rename(build_dn("uid", "ghost", base), rdn("uid", "spirit"))
+
+    # -- delete --------------------------------------------------------------------------
+
+    def test_delete_leaf(self, directory: Directory, base: str) -> None:
+        """A deleted entry is gone."""
+        dn = build_dn("uid", "gone", base)
+        directory.add(dn, _person("gone"))
+        directory.delete(dn)
+        assert directory.get(dn) is None
+
+    def test_delete_missing_fails(self, directory: Directory, base: str) -> None:
+        """Deleting a DN that does not exist raises EntryNotFoundError."""
+        with pytest.raises(EntryNotFoundError):
+            directory.delete(build_dn("uid", "ghost", base))
+
+    def test_delete_non_leaf_fails(self, directory: Directory, base: str) -> None:
+        """Deleting an entry with children raises NotAllowedOnNonLeafError."""
+        unit = build_dn("ou", "parent", base)
+        directory.add(unit, {"objectClass": "organizationalUnit", "ou": "parent"})
+        directory.add(build_dn("uid", "kid", unit), _person("kid"))
+        with pytest.raises(NotAllowedOnNonLeafError):
+            directory.delete(unit)
+
+    # -- passwords -----------------------------------------------------------------------
+
+    def test_admin_password_reset_then_authenticate(
+        self, directory: Directory, base: str
+    ) -> None:
+        """After a reset, the new password binds, a wrong one does not, nothing is clear."""
+        dn = build_dn("uid", "pw", base)
+        directory.add(dn, _person("pw"))
+        directory.set_password(dn, SecretStr("Correct-Horse-Battery-9"))
+        directory.authenticate(dn, SecretStr("Correct-Horse-Battery-9"))
+        with pytest.raises(InvalidCredentialsError):
+            directory.authenticate(dn, SecretStr("wrong-password-123"))
+        entry = directory.get(dn, ["userPassword"])
+        assert entry is not None
+        stored = entry.get("userPassword")
+        assert stored
+        assert all(v.startswith("{") and "Correct-Horse" not in v for v in stored)
+
+    def test_user_password_change_needs_old_password(
+        self, directory: Directory, base: str
+    ) -> None:
+        """A change with the old password works; a wrong old password is refused."""
+        dn = build_dn("uid", "self", base)
+        directory.add(dn, _person("self"))
+        directory.set_password(dn, SecretStr("First-Password-2026"))
+        with pytest.raises(InvalidCredentialsError):
+            directory.set_password(
+                dn, SecretStr("Second-Password-2026"), old_password=SecretStr("not-it-at-all")
+            )
+        directory.set_password(
+            dn, SecretStr("Second-Password-2026"), old_password=SecretStr("First-Password-2026")
+        )
+        directory.authenticate(dn, SecretStr("Second-Password-2026"))
+        with pytest.raises(InvalidCredentialsError):
+            directory.authenticate(dn, SecretStr("First-Password-2026"))
+
+    def test_empty_password_never_authenticates(self, directory: Directory, base: str) -> None:
+        """An empty password is refused (it would be an anonymous bind)."""
+        dn = build_dn("uid", "empty", base)
+        directory.add(dn, _person("empty"))
+        directory.set_password(dn, SecretStr("Some-Password-2026"))
+        with pytest.raises(InvalidCredentialsError):
+            directory.authenticate(dn, SecretStr(""))
+
+    def test_authenticate_unknown_entry_fails(self, directory: Directory, base: str) -> None:
+        """Binding as a DN that does not exist is an InvalidCredentialsError."""
+        with pytest.raises(InvalidCredentialsError):
+            directory.authenticate(build_dn("uid", "ghost", base), SecretStr("Whatever-2026"))
