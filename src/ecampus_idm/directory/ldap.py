@@ -15,6 +15,7 @@ This is the only module of ecampus-idm that imports ldap3. It wraps ldap3's habi
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import ssl
@@ -439,6 +440,11 @@ def _quietly_close(connection: Any) -> None:
         connection.unbind()
     except (ldap_exc.LDAPException, OSError):
         log.debug("ignored a failure while closing an LDAP connection")
+    # After a failed TLS handshake ldap3 neither unbinds nor closes its socket.
+    sock = getattr(connection, "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
 
 
 def _is_loopback(host: str) -> bool:
