@@ -48,7 +48,7 @@ _OUR_SCHEMA = ("eduPerson", "schacContactLocation", "schacLinkageIdentifiers", "
 class _Output:
     """Where a command writes: rich for humans, one JSON document for scripts."""
 
-    def __init__(self, as_json: bool) -> None:  # noqa: FBT001 - mirrors the --json flag
+    def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self.console = Console(stderr=as_json)
 
@@ -110,7 +110,7 @@ def config_group() -> None:
 @config_group.command("show")
 @_config_option
 @_json_option
-def config_show(config_path: Path | None, as_json: bool) -> None:  # noqa: FBT001
+def config_show(config_path: Path | None, as_json: bool) -> None:
     """Load and validate the configuration, then print it (secrets masked)."""
     out = _Output(as_json)
     with _handled(out):
@@ -132,7 +132,7 @@ def directory_group() -> None:
 @directory_group.command("check")
 @_config_option
 @_json_option
-def directory_check(config_path: Path | None, as_json: bool) -> None:  # noqa: FBT001
+def directory_check(config_path: Path | None, as_json: bool) -> None:
     """Connect, secure and bind; report the base tree and what our schema offers."""
     out = _Output(as_json)
     with _handled(out):
@@ -154,7 +154,7 @@ def directory_check(config_path: Path | None, as_json: bool) -> None:  # noqa: F
     help="Keep the throwaway OpenLDAP running until Ctrl-C (its URL and CA are printed).",
 )
 @_json_option
-def demo(keep: bool, as_json: bool) -> None:  # noqa: FBT001
+def demo(keep: bool, as_json: bool) -> None:
     """Run the main job on the embedded default: sample school group, throwaway OpenLDAP.
 
     Today this starts the directory, loads the demo configuration and shows both; the
@@ -256,7 +256,9 @@ def _print_directory(console: Console, report: dict[str, Any]) -> None:
     nodes = {0: tree}
     for entry in report["entries"]:
         parent = nodes.get(entry["depth"] - 1, tree)
-        nodes[entry["depth"]] = parent.add(f"{entry['dn']} [dim]{', '.join(entry['objectClass'])}[/]")
+        nodes[entry["depth"]] = parent.add(
+            f"{entry['dn']} [dim]{', '.join(entry['objectClass'])}[/]"
+        )
     console.print(tree)
     schema = ", ".join(f"{k} {'✓' if ok else '✗'}" for k, ok in report["schema"].items())
     console.print(f"Schéma / schema: {schema}")

@@ -71,7 +71,10 @@ class InstitutionSettings(_Section):
     """
 
     name: str = Field(default="eCampus", min_length=1)
-    mail_domain: str = Field(default="ecampus.test", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+    mail_domain: str = Field(
+        default="ecampus.test",
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$",
+    )
     portal_url: str = Field(default="https://ecampus.test/", pattern=r"^https?://\S+$")
     timezone: str = "Europe/Brussels"
 

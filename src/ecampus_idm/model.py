@@ -82,6 +82,7 @@ class AccountStatus(StrEnum):
     DELETED = "deleted"
 
 
+_CENTURY = 100
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -131,7 +132,7 @@ class AcademicYear(_Value):
         start = int(match.group(1))
         if match.group(2):
             end = int(match.group(2))
-            if (end if end >= 100 else start // 100 * 100 + end) != start + 1:
+            if (end if end >= _CENTURY else start // 100 * 100 + end) != start + 1:
                 raise ValueError(f"academic year must span two consecutive years: {text!r}")
         return cls(start_year=start)
 
@@ -277,4 +278,3 @@ class Account(_Value):
     def is_usable(self) -> bool:
         """Whether the user can log in with this account."""
         return self.status in (AccountStatus.ACTIVE, AccountStatus.GRACE)
-

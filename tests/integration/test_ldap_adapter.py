@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import traceback
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -51,7 +50,7 @@ def test_plain_ldap_allowed_on_loopback_only(ldap_server: SlapdServer) -> None:
         LdapDirectory("ldap://ldap.example.be", "cn=x", SecretStr(CANARY), tls="none")
 
 
-def test_untrusted_certificate_is_refused(ldap_server: SlapdServer, tmp_path: Path) -> None:
+def test_untrusted_certificate_is_refused(ldap_server: SlapdServer) -> None:
     """With the system trust store (not the test CA), StartTLS fails as unavailable."""
     directory = LdapDirectory(ldap_server.url, ldap_server.admin_dn, ldap_server.admin_password)
     with pytest.raises(DirectoryUnavailableError) as caught:
@@ -148,7 +147,11 @@ def test_our_schema_is_loaded(ldap_directory: LdapDirectory, ldap_server: SlapdS
             "ecampusSourceKey": ["secretariat-hec:000042"],
         },
     )
-    found = list(ldap_directory.search(ldap_server.people_dn, eq("ecampusSourceKey", "secretariat-hec:000042")))
+    found = list(
+        ldap_directory.search(
+            ldap_server.people_dn, eq("ecampusSourceKey", "secretariat-hec:000042")
+        )
+    )
     assert [e.first("uid") for e in found] == ["jean.dupont"]
 
 
@@ -203,7 +206,7 @@ def test_password_policy_applies_to_user_changes(
         )
 
 
-def test_server_stops_and_cleans_up(tmp_path: Path) -> None:
+def test_server_stops_and_cleans_up() -> None:
     """A stopped server is not running and its own folder is gone."""
     server = start_slapd()
     workdir = server.workdir

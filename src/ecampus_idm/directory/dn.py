@@ -1,9 +1,9 @@
-"""Distinguished names (RFC 4514): escaping, parsing, building and comparing.
+r"""Distinguished names (RFC 4514): escaping, parsing, building and comparing.
 
 A DN is always built from values with :func:`build_dn` / :func:`escape_rdn_value`, never
 by string formatting, so that a name such as ``Smith, John`` or a hostile
 ``*)(uid=*`` stays one attribute value. :func:`parse_dn` is the inverse: it reads any
-RFC 4514 string, including the hex-pair form (``\\c3\\a9``) that servers return, and
+RFC 4514 string, including the hex-pair form (``\c3\a9``) that servers return, and
 gives back the exact values.
 
 Comparison uses :func:`normalize_dn`: attribute types and values are compared without
@@ -41,13 +41,13 @@ _HEX = set("0123456789abcdefABCDEF")
 
 
 def escape_rdn_value(value: str) -> str:
-    """Escape an attribute value for use in a DN (RFC 4514, section 2.4).
+    r"""Escape an attribute value for use in a DN (RFC 4514, section 2.4).
 
     Args:
         value: The raw value, e.g. ``"Smith, John"``.
 
     Returns:
-        The escaped string, e.g. ``"Smith\\, John"``.
+        The escaped string, e.g. ``"Smith\, John"``.
     """
     out: list[str] = []
     last = len(value) - 1
@@ -110,7 +110,9 @@ def dn_path(dn: str) -> tuple[str, ...]:
         InvalidDnError: If ``dn`` is not a valid DN.
     """
     return tuple(
-        "+".join(sorted(f"{kind.lower()}={escape_rdn_value(value.casefold())}" for kind, value in one))
+        "+".join(
+            sorted(f"{kind.lower()}={escape_rdn_value(value.casefold())}" for kind, value in one)
+        )
         for one in parse_dn(dn)
     )
 

@@ -145,7 +145,9 @@ class Substring(Filter):
 
     def matches(self, attributes: Attributes) -> bool:
         """Return whether any value contains the parts in order, ignoring case."""
-        return any(self._match_one(v.casefold()) for v in attributes.get(self.attribute.lower(), ()))
+        return any(
+            self._match_one(v.casefold()) for v in attributes.get(self.attribute.lower(), ())
+        )
 
     def _match_one(self, value: str) -> bool:
         initial, final = self.initial.casefold(), self.final.casefold()

@@ -16,6 +16,7 @@ This is the only module of ecampus-idm that imports ldap3. It wraps ldap3's habi
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import logging
 import ssl
@@ -101,7 +102,7 @@ class _CheckedTls(ldap3.Tls):  # type: ignore[misc] # ldap3 is untyped
         context.verify_mode = ssl.CERT_REQUIRED
         self._context = context
 
-    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:  # noqa: FBT001, FBT002 - ldap3's signature
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
         connection.socket = self._context.wrap_socket(
             connection.socket,
             server_side=False,
@@ -145,7 +146,9 @@ class LdapDirectory:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
-            raise DirectoryUnavailableError(_safe_url(url), "URL must be ldap://host or ldaps://host")
+            raise DirectoryUnavailableError(
+                _safe_url(url), "URL must be ldap://host or ldaps://host"
+            )
         self._url = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         self._host = parts.hostname
         self._port = parts.port or (636 if parts.scheme == "ldaps" else 389)
@@ -233,7 +236,10 @@ class LdapDirectory:
                 return operation(connection)
             except ldap_exc.LDAPOperationResult as exc:
                 raise _translate_result(exc, dn, self._url) from exc
-            except (ldap_exc.LDAPCommunicationError, ldap_exc.LDAPSessionTerminatedByServerError) as exc:
+            except (
+                ldap_exc.LDAPCommunicationError,
+                ldap_exc.LDAPSessionTerminatedByServerError,
+            ) as exc:
                 self._drop()
                 raise DirectoryUnavailableError(self._url, _describe(exc)) from exc
             except (ldap_exc.LDAPObjectClassError, ldap_exc.LDAPAttributeError) as exc:
@@ -289,9 +295,16 @@ class LdapDirectory:
         size = page_size or self._page_size
         cookie: bytes | None = None
         while True:
-            page, cookie = self._run(
-                base, lambda c, ck=cookie: _search_page(c, base, text, _SCOPES[scope], wanted, size, ck)
+            read_page = functools.partial(
+                _search_page,
+                base=base,
+                text=text,
+                scope=_SCOPES[scope],
+                attributes=wanted,
+                size=size,
+                cookie=cookie,
             )
+            page, cookie = self._run(base, read_page)
             yield from page
             if not cookie:
                 return
@@ -371,6 +384,7 @@ class LdapDirectory:
 
 def _search_page(
     connection: Any,
+    *,
     base: str,
     text: str,
     scope: Any,
@@ -387,7 +401,13 @@ def _search_page(
         paged_cookie=cookie,
     )
     page = [
-        Entry(item["dn"], {name: tuple(_decode(v) for v in values) for name, values in item["raw_attributes"].items()})
+        Entry(
+            item["dn"],
+            {
+                name: tuple(_decode(v) for v in values)
+                for name, values in item["raw_attributes"].items()
+            },
+        )
         for item in connection.response
         if item.get("type") == "searchResEntry"
     ]
@@ -402,31 +422,31 @@ def _decode(value: bytes) -> str:
     return value.decode("utf-8", errors="surrogateescape")
 
 
+# RFC 4511 result codes -> the error a caller handles (dn, detail) -> error.
+_BY_RESULT: dict[int, Callable[[str, str], DirectoryError]] = {
+    16: AttributeValueError,  # noSuchAttribute
+    19: ConstraintViolationError,  # constraintViolation
+    20: AttributeValueError,  # attributeOrValueExists
+    32: lambda dn, _: EntryNotFoundError(dn),  # noSuchObject
+    34: lambda dn, detail: InvalidDnError(dn, 0, detail or "invalidDNSyntax"),
+    49: lambda dn, _: InvalidCredentialsError(dn),  # invalidCredentials
+    50: InsufficientAccessError,  # insufficientAccessRights
+    66: lambda dn, _: NotAllowedOnNonLeafError(dn),  # notAllowedOnNonLeaf
+    68: lambda dn, _: EntryAlreadyExistsError(dn),  # entryAlreadyExists
+    **dict.fromkeys(_SCHEMA_CODES, SchemaViolationError),
+}
+
+
 def _translate_result(exc: Any, dn: str | None, url: str) -> DirectoryError:
     code = getattr(exc, "result", None)
-    detail = str(getattr(exc, "message", "") or getattr(exc, "description", "") or "")
-    target = dn or ""
-    if code == 32:  # noqa: PLR2004 - RFC 4511 result codes, named in the comments
-        return EntryNotFoundError(target)  # noSuchObject
-    if code == 68:  # noqa: PLR2004
-        return EntryAlreadyExistsError(target)  # entryAlreadyExists
-    if code == 66:  # noqa: PLR2004
-        return NotAllowedOnNonLeafError(target)  # notAllowedOnNonLeaf
-    if code == 49:  # noqa: PLR2004
-        return InvalidCredentialsError(target)  # invalidCredentials
-    if code == 34:  # noqa: PLR2004
-        return InvalidDnError(target, 0, detail or "invalidDNSyntax")
-    if code in (16, 20):
-        return AttributeValueError(dn, detail)  # noSuchAttribute, attributeOrValueExists
-    if code == 19:  # noqa: PLR2004
-        return ConstraintViolationError(dn, detail)  # constraintViolation (ppolicy quality...)
-    if code == 50:  # noqa: PLR2004
-        return InsufficientAccessError(dn, detail)
-    if code in _SCHEMA_CODES:
-        return SchemaViolationError(dn, detail)
+    description = str(getattr(exc, "description", "") or "")
+    detail = str(getattr(exc, "message", "") or description)
+    factory = _BY_RESULT.get(code) if isinstance(code, int) else None
+    if factory is not None:
+        return factory(dn or "", detail)
     if code in _UNAVAILABLE_CODES:
-        return DirectoryUnavailableError(url, f"{exc.description} (result {code})")
-    return DirectoryOperationError(dn, detail or str(getattr(exc, "description", "")), code)
+        return DirectoryUnavailableError(url, f"{description} (result {code})")
+    return DirectoryOperationError(dn, detail, code if isinstance(code, int) else None)
 
 
 def _describe(exc: BaseException) -> str:

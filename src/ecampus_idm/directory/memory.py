@@ -39,7 +39,7 @@ from ecampus_idm.passwords.hashing import hash_ldap_password, verify_ldap_passwo
 
 __all__ = ["MemoryDirectory"]
 
-_PASSWORD = "userpassword"
+_PASSWORD_ATTRIBUTE = "userpassword"  # noqa: S105 - an attribute name, not a secret
 
 
 class _Stored:
@@ -142,9 +142,9 @@ class MemoryDirectory:
             present = stored.setdefault(kind.lower(), (kind, []))[1]
             if value.casefold() not in {v.casefold() for v in present}:
                 present.append(value)
-        if _PASSWORD in stored:
-            name, values = stored[_PASSWORD]
-            stored[_PASSWORD] = (name, [_hashed(v) for v in values])
+        if _PASSWORD_ATTRIBUTE in stored:
+            name, values = stored[_PASSWORD_ATTRIBUTE]
+            stored[_PASSWORD_ATTRIBUTE] = (name, [_hashed(v) for v in values])
         with self._lock:
             if key in self._entries:
                 raise EntryAlreadyExistsError(dn)
@@ -217,7 +217,10 @@ class MemoryDirectory:
         path = dn_path(dn)
         with self._lock:
             self._require(dn)
-            if any(len(dn_path(o.dn)) > len(path) and _within(dn_path(o.dn), path) for o in self._entries.values()):
+            if any(
+                len(dn_path(o.dn)) > len(path) and _within(dn_path(o.dn), path)
+                for o in self._entries.values()
+            ):
                 raise NotAllowedOnNonLeafError(dn)
             del self._entries[",".join(path)]
 
@@ -229,7 +232,10 @@ class MemoryDirectory:
             stored = self._require(dn)
             if old_password is not None:
                 self._check(dn, stored, old_password)
-            stored.attributes[_PASSWORD] = ("userPassword", [hash_ldap_password(new_password)])
+            stored.attributes[_PASSWORD_ATTRIBUTE] = (
+                "userPassword",
+                [hash_ldap_password(new_password)],
+            )
 
     def authenticate(self, dn: str, password: SecretStr) -> None:
         """Check ``password`` against the entry's stored hash."""
@@ -266,7 +272,7 @@ class MemoryDirectory:
 
     @staticmethod
     def _check(dn: str, stored: _Stored, password: SecretStr) -> None:
-        hashes = stored.attributes.get(_PASSWORD, ("", []))[1]
+        hashes = stored.attributes.get(_PASSWORD_ATTRIBUTE, ("", []))[1]
         if not any(verify_ldap_password(password, h) for h in hashes):
             raise InvalidCredentialsError(dn)
 
@@ -276,7 +282,7 @@ def _apply(dn: str, work: dict[str, tuple[str, list[str]]], change: Modification
     name, current = work.get(key, (change.attribute, []))
     folded = [v.casefold() for v in current]
     values = list(change.values)
-    if key == _PASSWORD:
+    if key == _PASSWORD_ATTRIBUTE:
         values = [_hashed(v) for v in values]
     if change.op is ModOp.REPLACE:
         work[key] = (name, _dedupe(dn, values))

@@ -58,7 +58,9 @@ def _layout() -> SlapdLayout:
     return SlapdLayout(*(Path(p) for p in parts))
 
 
-def start_container_slapd(base_dn: str = "dc=ecampus,dc=test", timeout: float = 60.0) -> SlapdServer:
+def start_container_slapd(
+    base_dn: str = "dc=ecampus,dc=test", timeout: float = 60.0
+) -> SlapdServer:
     """Start OpenLDAP in a container with our configuration.
 
     Raises:
@@ -76,7 +78,7 @@ def start_container_slapd(base_dn: str = "dc=ecampus,dc=test", timeout: float = 
         workdir, base_dn, password, layout, extra_hosts=(host,), run_slapadd=False
     )
     for path in [workdir, *workdir.rglob("*")]:
-        path.chmod(0o777 if path.is_dir() else 0o666)  # noqa: S103 - the container runs as another uid
+        path.chmod(0o777 if path.is_dir() else 0o666)
     script = " && ".join(
         [
             f"{layout.slapadd} -q -n0 -F {workdir}/slapd.d -l {workdir}/config.ldif",

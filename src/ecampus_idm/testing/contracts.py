@@ -182,7 +182,9 @@ class DirectoryContract:
         """A hostile value in a DN and a filter matches exactly its own entry."""
         dn = build_dn("cn", value, base)
         directory.add(dn, {"objectClass": "organizationalRole", "cn": value})
-        directory.add(build_dn("cn", "decoy", base), {"objectClass": "organizationalRole", "cn": "decoy"})
+        directory.add(
+            build_dn("cn", "decoy", base), {"objectClass": "organizationalRole", "cn": "decoy"}
+        )
         matches = list(directory.search(base, eq("cn", value)))
         assert len(matches) == 1
         assert parse_dn(matches[0].dn)[0] == (("cn", value),)
@@ -295,9 +297,7 @@ class DirectoryContract:
 
     # -- passwords -----------------------------------------------------------------------
 
-    def test_admin_password_reset_then_authenticate(
-        self, directory: Directory, base: str
-    ) -> None:
+    def test_admin_password_reset_then_authenticate(self, directory: Directory, base: str) -> None:
         """After a reset, the new password binds, a wrong one does not, nothing is clear."""
         dn = build_dn("uid", "pw", base)
         directory.add(dn, _person("pw"))
@@ -311,9 +311,7 @@ class DirectoryContract:
         assert stored
         assert all(v.startswith("{") and "Correct-Horse" not in v for v in stored)
 
-    def test_user_password_change_needs_old_password(
-        self, directory: Directory, base: str
-    ) -> None:
+    def test_user_password_change_needs_old_password(self, directory: Directory, base: str) -> None:
         """A change with the old password works; a wrong old password is refused."""
         dn = build_dn("uid", "self", base)
         directory.add(dn, _person("self"))

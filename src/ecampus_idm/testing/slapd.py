@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Protocol, Self
 from urllib.parse import quote
 
 from cryptography import x509
@@ -73,6 +73,12 @@ class ServerStartError(IdmError):
         self.log_tail = log_tail
         tail = f"\n--- last output ---\n{log_tail}" if log_tail else ""
         super().__init__(f"cannot start {what}: {reason}{tail}")
+
+
+class _Stoppable(Protocol):
+    """Something that runs the server elsewhere (a container) and can stop it."""
+
+    def stop(self) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ class SlapdServer:
     workdir: Path
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _owns_workdir: bool = field(default=True, repr=False)
-    _stopper: object | None = field(default=None, repr=False)
+    _stopper: _Stoppable | None = field(default=None, repr=False)
 
     @property
     def people_dn(self) -> str:
@@ -173,9 +179,8 @@ class SlapdServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        stopper = self._stopper
-        if stopper is not None and callable(getattr(stopper, "stop", None)):
-            stopper.stop()
+        if self._stopper is not None:
+            self._stopper.stop()
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -222,7 +227,9 @@ def start_slapd(
         for _ in range(attempts):
             attempt_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
             try:
-                return _start_once(attempt_dir, base_dn, layout, ready_timeout, root, owns)
+                return _start_once(
+                    attempt_dir, base_dn, layout, timeout=ready_timeout, root=root, owns=owns
+                )
             except ServerStartError as exc:
                 last_error = exc
                 shutil.rmtree(attempt_dir, ignore_errors=True)
@@ -237,7 +244,13 @@ def start_slapd(
 
 
 def _start_once(
-    workdir: Path, base_dn: str, layout: SlapdLayout, timeout: float, root: Path, owns: bool
+    workdir: Path,
+    base_dn: str,
+    layout: SlapdLayout,
+    *,
+    timeout: float,
+    root: Path,
+    owns: bool,
 ) -> SlapdServer:
     password = SecretStr(secrets.token_urlsafe(24))
     ldap_port, ldaps_port = _free_port(), _free_port()
@@ -319,7 +332,7 @@ def write_slapd_config(
         peer=f"gidNumber={os.getgid()}+uidNumber={os.getuid()},cn=peercred,cn=external,cn=auth",
     )
     (workdir / "config.ldif").write_text(config, "utf-8")
-    organisation = base_dn.split(",")[0].split("=", 1)[1]
+    organisation = base_dn.split(",", maxsplit=1)[0].split("=", 1)[1]
     (workdir / "base.ldif").write_text(
         _BASE_TEMPLATE.format(suffix=base_dn, dc=organisation), "utf-8"
     )
@@ -356,13 +369,21 @@ def _write_certificates(workdir: Path, extra_hosts: tuple[str, ...]) -> Path:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())

@@ -1,0 +1,1 @@
+"""OpenLDAP cn=config schema files: eduPerson, SCHAC and ecampus."""

@@ -1,0 +1,110 @@
+"""The ecampus-idm command, run as users run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ecampus_idm.cli import EXIT_CONFIG, EXIT_DIRECTORY, main
+from ecampus_idm.testing.slapd import SlapdServer
+
+CANARY = "Canary-Cli-Pw-9902"
+
+
+def _write_config(path: Path, server: SlapdServer, **directory: str) -> Path:
+    values = {
+        "url": server.url,
+        "bind_dn": server.admin_dn,
+        "base_dn": server.base_dn,
+        "ca_file": str(server.ca_file),
+        **directory,
+    }
+    body = "\n".join(f'{k} = "{v}"' for k, v in values.items())
+    path.write_text(f"[directory]\n{body}\n", "utf-8")
+    return path
+
+
+@pytest.mark.ldap
+def test_demo_json_shows_directory_and_masked_config() -> None:
+    """`ecampus-idm demo --json` starts slapd and reports the tree, schema and config."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ecampus_idm", "demo", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["schema"] == {
+        "eduPerson": True,
+        "schacContactLocation": True,
+        "schacLinkageIdentifiers": True,
+        "ecampusPerson": True,
+    }
+    assert report["config"]["directory"]["bind_password"] == "**********"
+    assert {e["dn"] for e in report["entries"]} >= {"ou=people,dc=ecampus,dc=test"}
+
+
+@pytest.mark.ldap
+def test_directory_check_json(
+    ldap_server: SlapdServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`directory check --json` binds with the configured account and counts children."""
+    config = _write_config(tmp_path / "idm.toml", ldap_server)
+    monkeypatch.setenv(
+        "ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD", ldap_server.admin_password.get_secret_value()
+    )
+    result = CliRunner().invoke(main, ["directory", "check", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["children"] == {ldap_server.people_dn: 0, ldap_server.groups_dn: 0}
+
+
+@pytest.mark.ldap
+def test_directory_check_wrong_password_exits_4_without_secret(
+    ldap_server: SlapdServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused bind exits with the directory code; the password is never printed."""
+    config = _write_config(tmp_path / "idm.toml", ldap_server)
+    monkeypatch.setenv("ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD", CANARY)
+    result = CliRunner().invoke(main, ["directory", "check", "--config", str(config), "--json"])
+    assert result.exit_code == EXIT_DIRECTORY
+    assert json.loads(result.output)["error"] == "DirectoryBindError"
+    assert CANARY not in result.output
+
+
+def test_config_show_bad_file_exits_3_naming_file_and_key(tmp_path: Path) -> None:
+    """A bad value is reported with file, key and expectation, and exit code 3."""
+    config = tmp_path / "idm.toml"
+    config.write_text(
+        '[directory]\nurl = "http://x"\nbind_dn = "cn=a"\nbase_dn = "dc=x"\n'
+        f'bind_password = "{CANARY}"\n',
+        "utf-8",
+    )
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(config), "--json"])
+    assert result.exit_code == EXIT_CONFIG
+    payload = json.loads(result.output)
+    assert payload["problems"][0]["source"] == str(config)
+    assert payload["problems"][0]["key"] == "directory.url"
+    assert CANARY not in result.output
+
+
+def test_config_show_masks_secrets(tmp_path: Path) -> None:
+    """A valid configuration prints with the bind password masked."""
+    config = tmp_path / "idm.toml"
+    config.write_text(
+        '[directory]\nurl = "ldaps://ldap.example.be"\nbind_dn = "cn=a"\nbase_dn = "dc=x"\n'
+        f'bind_password = "{CANARY}"\n',
+        "utf-8",
+    )
+    for extra in ([], ["--json"]):
+        result = CliRunner().invoke(main, ["config", "show", "--config", str(config), *extra])
+        assert result.exit_code == 0, result.output
+        assert CANARY not in result.output
+        assert "**********" in result.output
