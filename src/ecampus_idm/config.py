@@ -28,6 +28,7 @@ Example file::
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -36,7 +37,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from ecampus_idm.directory.base import TlsMode
 from ecampus_idm.directory.dn import parse_dn
@@ -256,11 +262,26 @@ def load_config(path: Path | None = None) -> Settings:
             raise ConfigError(source, None, f"the file cannot be read ({exc.strerror})") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(source, None, f"valid UTF-8 TOML ({exc})") from exc
+    private = sorted(key for key in data if key.startswith("_"))
+    if private:
+        # pydantic-settings reads "_env_prefix", "_secrets_dir"... from init values: a file
+        # must never be able to change where secrets come from.
+        problems = [(source, key, "unknown key (check the spelling)") for key in private]
+        raise ConfigError(source, private[0], problems[0][2], problems)
     try:
         settings = Settings(**data)
     except ValidationError as exc:
         raise _config_error(exc, source) from exc
-    return settings.resolve_paths(path.parent) if path is not None else settings
+    except SettingsError as exc:
+        # An environment value that cannot be parsed (e.g. invalid JSON for a list).
+        field_name = str(exc).split('"')[1] if '"' in str(exc) else "?"
+        variable = _env_source([field_name]) or ENV_PREFIX + field_name.upper()
+        raise ConfigError(
+            variable, field_name, "a value in the expected format (JSON for lists and tables)"
+        ) from exc
+    if path is None or _env_source(["directory", "ca_file"]):
+        return settings
+    return settings.resolve_paths(path.resolve().parent)
 
 
 def _config_error(exc: ValidationError, file_source: str) -> ConfigError:
@@ -282,11 +303,36 @@ def _dotted(location: tuple[int | str, ...]) -> str:
 
 
 def _env_source(location: list[str]) -> str | None:
+    """Return the environment variable that set the value at ``location``, if one did.
+
+    A value may come from the exact variable (``ECAMPUS_IDM_DIRECTORY__URL``) or from a
+    JSON document in a parent variable (``ECAMPUS_IDM_DIRECTORY='{"url": ...}'``); names
+    are matched without regard to case, as pydantic-settings reads them.
+    """
+    environment = {name.upper(): (name, value) for name, value in os.environ.items()}
     for length in range(len(location), 0, -1):
-        name = ENV_PREFIX + _NESTED.join(part.upper() for part in location[:length])
-        if name in os.environ:
+        wanted = ENV_PREFIX + _NESTED.join(part.upper() for part in location[:length])
+        if wanted not in environment:
+            continue
+        name, value = environment[wanted]
+        if length == len(location) or _json_has(value, location[length:]):
             return name
     return None
+
+
+def _json_has(document: str, path: list[str]) -> bool:
+    try:
+        node: Any = json.loads(document)
+    except ValueError:
+        return False
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
 
 
 def _expected(kind: str, message: str) -> str:

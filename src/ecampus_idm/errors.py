@@ -203,4 +203,5 @@ class DirectoryOperationError(_DetailedDirectoryError):
 
     def __init__(self, dn: str | None, detail: str = "", result_code: int | None = None) -> None:
         self.result_code = result_code
-        super().__init__(dn, f"{detail} (result {result_code})" if result_code else detail)
+        code = f"(result {result_code})" if result_code is not None else ""
+        super().__init__(dn, " ".join(part for part in (detail, code) if part))

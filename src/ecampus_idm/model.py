@@ -126,13 +126,14 @@ class AcademicYear(_Value):
         Raises:
             ValueError: If the text is not an academic year.
         """
-        match = re.fullmatch(r"\s*(\d{4})(?:\s*[-/]\s*(\d{2}|\d{4}))?\s*", text)
+        match = re.fullmatch(r"\s*([0-9]{4})(?:\s*[-/]\s*([0-9]{2}|[0-9]{4}))?\s*", text)
         if not match:
             raise ValueError(f"not an academic year: {text!r}")
         start = int(match.group(1))
         if match.group(2):
             end = int(match.group(2))
-            if (end if end >= _CENTURY else start // 100 * 100 + end) != start + 1:
+            expected = start + 1 if len(match.group(2)) == 4 else (start + 1) % _CENTURY  # noqa: PLR2004 - four digits
+            if end != expected:
                 raise ValueError(f"academic year must span two consecutive years: {text!r}")
         return cls(start_year=start)
 

@@ -34,7 +34,7 @@ __all__ = [
 RDN = tuple[tuple[str, str], ...]
 """A relative distinguished name: one or more (attribute type, value) pairs."""
 
-_ATTRIBUTE_TYPE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)$")
+_ATTRIBUTE_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+")
 _SPECIAL = {'"', "+", ",", ";", "<", ">", "\\", "="}
 _ESCAPABLE = _SPECIAL | {" ", "#"}
 _HEX = set("0123456789abcdefABCDEF")
@@ -69,7 +69,7 @@ def rdn(attribute: str, value: str) -> str:
     Raises:
         ValueError: If ``attribute`` is not a valid attribute type.
     """
-    if not _ATTRIBUTE_TYPE.match(attribute):
+    if not _ATTRIBUTE_TYPE.fullmatch(attribute):
         raise ValueError(f"not an LDAP attribute type: {attribute!r}")
     return f"{attribute}={escape_rdn_value(value)}"
 
@@ -208,7 +208,7 @@ class _DnParser:
         if equals < 0:
             raise self.fail("missing '='")
         kind = self.text[self.pos : equals].strip(" ")
-        if not _ATTRIBUTE_TYPE.match(kind):
+        if not _ATTRIBUTE_TYPE.fullmatch(kind):
             raise self.fail(f"invalid attribute type {kind!r}")
         self.pos = equals + 1
         self.skip_spaces()
@@ -228,7 +228,10 @@ class _DnParser:
                 continue
             if char in '"<>;\x00':
                 raise self.fail(f"unescaped {char!r} in a value")
-            buffer += char.encode("utf-8")
+            try:
+                buffer += char.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate is not text
+                raise self.fail("value is not valid Unicode text") from exc
             self.pos += 1
             if char != " ":
                 significant = len(buffer)

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 _ATTRIBUTE_DESCRIPTION = re.compile(
-    r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$"
+    r"(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*"
 )
 _FILTER_ESCAPES = {"\\": r"\5c", "*": r"\2a", "(": r"\28", ")": r"\29", "\x00": r"\00"}
 
@@ -54,7 +54,7 @@ def escape_filter_value(value: str) -> str:
 
 
 def _check_attribute(attribute: str) -> str:
-    if not _ATTRIBUTE_DESCRIPTION.match(attribute):
+    if not _ATTRIBUTE_DESCRIPTION.fullmatch(attribute):
         raise ValueError(f"not an LDAP attribute description: {attribute!r}")
     return attribute
 
