@@ -23,6 +23,7 @@ The tree::
         ├── AttributeValueError          value absent on delete, already present on add (dn)
         ├── ConstraintViolationError     e.g. password quality refused by ppolicy (dn, detail)
         ├── InsufficientAccessError      the bound identity may not do this (dn)
+        ├── PreconditionFailedError      the entry changed since it was read (dn)
         └── DirectoryOperationError      any other result code (dn, result_code)
 """
 
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidCredentialsError",
     "InvalidDnError",
     "NotAllowedOnNonLeafError",
+    "PreconditionFailedError",
     "SchemaViolationError",
 ]
 
@@ -155,6 +157,13 @@ class NotAllowedOnNonLeafError(DirectoryError):
 
     def __init__(self, dn: str) -> None:
         super().__init__(f"entry has children: {dn!r}", dn=dn)
+
+
+class PreconditionFailedError(DirectoryError):
+    """The entry no longer matches what the caller read (RFC 4528 assertion failed)."""
+
+    def __init__(self, dn: str) -> None:
+        super().__init__(f"entry changed since it was read: {dn!r}", dn=dn)
 
 
 class _DetailedDirectoryError(DirectoryError):

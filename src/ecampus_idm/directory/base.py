@@ -8,7 +8,10 @@ Two implementations honour this contract and pass the same contract tests
 The contract:
 
 * Reads: :meth:`Directory.search` is a paged snapshot read; it yields :class:`Entry`
-  values whose attribute names are lower-case and whose values are ``str``.
+  values whose attribute names are lower-case and whose values are ``str``. Operational
+  attributes (``entryCSN``...) are returned only when asked for by name.
+* Writes may carry a precondition (``expect``, a filter the entry must still match):
+  this is how a plan refuses to overwrite an entry that changed since it was read.
 * Writes raise a :class:`~ecampus_idm.errors.DirectoryError` subclass on failure, never
   return ``False``: ``EntryNotFoundError`` (missing entry, or missing parent on add, with
   ``dn`` the parent), ``EntryAlreadyExistsError``, ``NotAllowedOnNonLeafError``,
@@ -183,16 +186,32 @@ class Directory(Protocol):
         """
         ...
 
-    def modify(self, dn: str, changes: Sequence[Modification]) -> None:
+    def modify(
+        self, dn: str, changes: Sequence[Modification], *, expect: Filter | None = None
+    ) -> None:
         """Apply ``changes`` to one entry, atomically.
+
+        Args:
+            dn: The entry.
+            changes: The attribute changes, applied all or none.
+            expect: A precondition the entry must still match (RFC 4528 assertion), e.g.
+                ``eq("entryCSN", seen)``: the change is refused if the entry moved on.
 
         Raises:
             EntryNotFoundError: If ``dn`` does not exist.
             AttributeValueError: If a value to add exists or a value to delete does not.
+            PreconditionFailedError: If ``expect`` no longer matches.
         """
         ...
 
-    def rename(self, dn: str, new_rdn: str, new_parent: str | None = None) -> str:
+    def rename(
+        self,
+        dn: str,
+        new_rdn: str,
+        new_parent: str | None = None,
+        *,
+        expect: Filter | None = None,
+    ) -> str:
         """Rename (and optionally move) an entry; the old RDN value is removed.
 
         Args:
@@ -206,15 +225,17 @@ class Directory(Protocol):
         Raises:
             EntryNotFoundError: If ``dn`` does not exist.
             EntryAlreadyExistsError: If the target DN exists.
+            PreconditionFailedError: If ``expect`` no longer matches.
         """
         ...
 
-    def delete(self, dn: str) -> None:
+    def delete(self, dn: str, *, expect: Filter | None = None) -> None:
         """Delete a leaf entry.
 
         Raises:
             EntryNotFoundError: If ``dn`` does not exist.
             NotAllowedOnNonLeafError: If the entry has children.
+            PreconditionFailedError: If ``expect`` no longer matches.
         """
         ...
 

@@ -54,6 +54,7 @@ from ecampus_idm.errors import (
     InvalidCredentialsError,
     InvalidDnError,
     NotAllowedOnNonLeafError,
+    PreconditionFailedError,
     SchemaViolationError,
 )
 
@@ -63,6 +64,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import ldap3
     from ldap3.core import exceptions as ldap_exc
+    from ldap3.operation.search import compile_filter, parse_filter
+    from pyasn1.codec.ber import encoder as ber_encoder
 
 __all__ = ["LdapDirectory"]
 
@@ -328,7 +331,9 @@ class LdapDirectory:
             raise EntryNotFoundError(parent_dn(dn)) from exc
         log.debug("added %s", dn)
 
-    def modify(self, dn: str, changes: Sequence[Modification]) -> None:
+    def modify(
+        self, dn: str, changes: Sequence[Modification], *, expect: Filter | None = None
+    ) -> None:
         """Apply the changes atomically (one LDAP modify request)."""
         payload: dict[str, list[tuple[Any, list[str]]]] = {}
         for change in changes:
@@ -336,23 +341,35 @@ class LdapDirectory:
                 (_MOD_OPS[change.op], list(change.values))
             )
         if payload:
-            self._run(dn, lambda c: c.modify(dn, payload))
+            controls = _assertion(expect)
+            self._run(dn, lambda c: c.modify(dn, payload, controls=controls))
             log.debug("modified %s (%s)", dn, ", ".join(payload))
 
-    def rename(self, dn: str, new_rdn: str, new_parent: str | None = None) -> str:
+    def rename(
+        self,
+        dn: str,
+        new_rdn: str,
+        new_parent: str | None = None,
+        *,
+        expect: Filter | None = None,
+    ) -> str:
         """Rename and/or move an entry (modify DN with deleteoldrdn)."""
         target_parent = parent_dn(dn) if new_parent is None else new_parent
+        controls = _assertion(expect)
         self._run(
             dn,
-            lambda c: c.modify_dn(dn, new_rdn, delete_old_dn=True, new_superior=new_parent),
+            lambda c: c.modify_dn(
+                dn, new_rdn, delete_old_dn=True, new_superior=new_parent, controls=controls
+            ),
         )
         target = f"{new_rdn},{target_parent}" if target_parent else new_rdn
         log.debug("renamed %s to %s", dn, target)
         return target
 
-    def delete(self, dn: str) -> None:
+    def delete(self, dn: str, *, expect: Filter | None = None) -> None:
         """Delete a leaf entry."""
-        self._run(dn, lambda c: c.delete(dn))
+        controls = _assertion(expect)
+        self._run(dn, lambda c: c.delete(dn, controls=controls))
         log.debug("deleted %s", dn)
 
     def set_password(
@@ -417,6 +434,17 @@ def _search_page(
     return page, next_cookie
 
 
+_ASSERTION_OID = "1.3.6.1.1.12"  # RFC 4528
+
+
+def _assertion(expect: Filter | None) -> list[tuple[str, bool, bytes]] | None:
+    """Return the RFC 4528 assertion control for ``expect`` (None when there is none)."""
+    if expect is None:
+        return None
+    parsed = parse_filter(expect.render(), None, True, False, None, False)  # noqa: FBT003 - ldap3
+    return [(_ASSERTION_OID, True, ber_encoder.encode(compile_filter(parsed.elements[0])))]
+
+
 def _decode(value: bytes) -> str:
     # surrogateescape keeps a rare non-UTF-8 value round-trippable instead of failing a snapshot.
     return value.decode("utf-8", errors="surrogateescape")
@@ -433,6 +461,7 @@ _BY_RESULT: dict[int, Callable[[str, str], DirectoryError]] = {
     50: InsufficientAccessError,  # insufficientAccessRights
     66: lambda dn, _: NotAllowedOnNonLeafError(dn),  # notAllowedOnNonLeaf
     68: lambda dn, _: EntryAlreadyExistsError(dn),  # entryAlreadyExists
+    122: lambda dn, _: PreconditionFailedError(dn),  # assertionFailed (RFC 4528)
     **dict.fromkeys(_SCHEMA_CODES, SchemaViolationError),
 }
 

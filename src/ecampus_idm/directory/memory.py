@@ -10,6 +10,7 @@ real slapd, which is what makes it trustworthy.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
@@ -33,6 +34,7 @@ from ecampus_idm.errors import (
     EntryNotFoundError,
     InvalidCredentialsError,
     NotAllowedOnNonLeafError,
+    PreconditionFailedError,
     SchemaViolationError,
 )
 from ecampus_idm.passwords.hashing import hash_ldap_password, verify_ldap_password
@@ -42,27 +44,46 @@ __all__ = ["MemoryDirectory"]
 _PASSWORD_ATTRIBUTE = "userpassword"  # noqa: S105 - an attribute name, not a secret
 
 
-class _Stored:
-    """One entry: its DN as given and its attributes (lower-case name -> (name, values))."""
+_CSN = "entrycsn"
+_CHANGES = itertools.count(1)
 
-    __slots__ = ("attributes", "dn")
+
+def _next_csn() -> str:
+    # Shaped like OpenLDAP's entryCSN; only equality matters (preconditions).
+    return f"{next(_CHANGES):020d}.000000Z#000000#000#000000"
+
+
+class _Stored:
+    """One entry: its DN, attributes (lower-case name -> (name, values)) and change stamp."""
+
+    __slots__ = ("attributes", "csn", "dn")
 
     def __init__(self, dn: str, attributes: dict[str, tuple[str, list[str]]]) -> None:
         self.dn = dn
         self.attributes = attributes
+        self.csn = _next_csn()
+
+    def touch(self) -> None:
+        self.csn = _next_csn()
 
     def lowered(self) -> dict[str, list[str]]:
-        return {key: values for key, (_, values) in self.attributes.items()}
+        values = {key: values for key, (_, values) in self.attributes.items()}
+        values[_CSN] = [self.csn]
+        return values
 
     def snapshot(self, wanted: set[str] | None) -> Entry:
-        return Entry(
-            self.dn,
-            {
-                name: tuple(values)
-                for key, (name, values) in self.attributes.items()
-                if wanted is None or key in wanted
-            },
-        )
+        attributes = {
+            name: tuple(values)
+            for key, (name, values) in self.attributes.items()
+            if wanted is None or key in wanted
+        }
+        if wanted is not None and _CSN in wanted:  # operational: only when asked for
+            attributes["entryCSN"] = (self.csn,)
+        return Entry(self.dn, attributes)
+
+    def require(self, expect: Filter | None) -> None:
+        if expect is not None and not expect.matches(self.lowered()):
+            raise PreconditionFailedError(self.dn)
 
 
 class MemoryDirectory:
@@ -153,10 +174,13 @@ class MemoryDirectory:
                 raise EntryNotFoundError(parent)
             self._entries[key] = _Stored(dn, stored)
 
-    def modify(self, dn: str, changes: Sequence[Modification]) -> None:
+    def modify(
+        self, dn: str, changes: Sequence[Modification], *, expect: Filter | None = None
+    ) -> None:
         """Apply all changes or none."""
         with self._lock:
             stored = self._require(dn)
+            stored.require(expect)
             work = {key: (name, list(values)) for key, (name, values) in stored.attributes.items()}
             for change in changes:
                 _apply(dn, work, change)
@@ -168,14 +192,23 @@ class MemoryDirectory:
             if not work.get("objectclass", ("", []))[1]:
                 raise SchemaViolationError(dn, "no objectClass attribute")
             stored.attributes = {k: v for k, v in work.items() if v[1]}
+            stored.touch()
 
-    def rename(self, dn: str, new_rdn: str, new_parent: str | None = None) -> str:
+    def rename(
+        self,
+        dn: str,
+        new_rdn: str,
+        new_parent: str | None = None,
+        *,
+        expect: Filter | None = None,
+    ) -> str:
         """Rename or move an entry and its subtree."""
         new_pairs = parse_dn(new_rdn)
         if len(new_pairs) != 1:
             raise SchemaViolationError(dn, f"not a single RDN: {new_rdn!r}")
         with self._lock:
             stored = self._require(dn)
+            stored.require(expect)
             old_key = normalize_dn(dn)
             parent = parent_dn(dn) if new_parent is None else new_parent
             target = f"{new_rdn},{parent}" if parent else new_rdn
@@ -198,6 +231,7 @@ class MemoryDirectory:
                     values = [*values, value]
                 attributes[kind.lower()] = (name, values)
             stored.attributes = {k: v for k, v in attributes.items() if v[1]}
+            stored.touch()
             moved = [
                 (key, entry)
                 for key, entry in self._entries.items()
@@ -212,11 +246,11 @@ class MemoryDirectory:
                 self._entries[normalize_dn(entry.dn)] = entry
             return stored.dn
 
-    def delete(self, dn: str) -> None:
+    def delete(self, dn: str, *, expect: Filter | None = None) -> None:
         """Delete a leaf entry."""
         path = dn_path(dn)
         with self._lock:
-            self._require(dn)
+            self._require(dn).require(expect)
             if any(
                 len(dn_path(o.dn)) > len(path) and _within(dn_path(o.dn), path)
                 for o in self._entries.values()
@@ -232,6 +266,7 @@ class MemoryDirectory:
             stored = self._require(dn)
             if old_password is not None:
                 self._check(dn, stored, old_password)
+            stored.touch()
             stored.attributes[_PASSWORD_ATTRIBUTE] = (
                 "userPassword",
                 [hash_ldap_password(new_password)],

@@ -31,6 +31,7 @@ from ecampus_idm.errors import (
     EntryNotFoundError,
     InvalidCredentialsError,
     NotAllowedOnNonLeafError,
+    PreconditionFailedError,
     SchemaViolationError,
 )
 
@@ -231,6 +232,54 @@ class DirectoryContract:
             )
         with pytest.raises(AttributeValueError):
             directory.modify(dn, [Modification.delete("description", "absent")])
+        entry = directory.get(dn)
+        assert entry is not None
+        assert entry.first("sn") == "Test"
+
+    def test_change_stamp_is_operational_and_moves(self, directory: Directory, base: str) -> None:
+        """entryCSN is returned only when asked for, and changes with the entry."""
+        dn = build_dn("uid", "stamp", base)
+        directory.add(dn, _person("stamp"))
+        plain = directory.get(dn)
+        assert plain is not None
+        assert "entrycsn" not in plain
+        before = directory.get(dn, ["entryCSN"])
+        directory.modify(dn, [Modification.replace("description", "changed")])
+        after = directory.get(dn, ["entryCSN"])
+        assert before is not None
+        assert after is not None
+        assert before.first("entryCSN")
+        assert before.first("entryCSN") != after.first("entryCSN")
+
+    def test_modify_with_holding_precondition(self, directory: Directory, base: str) -> None:
+        """A modify whose precondition still matches is applied."""
+        dn = build_dn("uid", "fresh", base)
+        directory.add(dn, _person("fresh"))
+        seen = directory.get(dn, ["entryCSN"])
+        assert seen is not None
+        directory.modify(
+            dn,
+            [Modification.replace("sn", "Fresh")],
+            expect=eq("entryCSN", seen.first("entryCSN") or ""),
+        )
+        entry = directory.get(dn)
+        assert entry is not None
+        assert entry.first("sn") == "Fresh"
+
+    def test_stale_precondition_refuses_every_write(self, directory: Directory, base: str) -> None:
+        """After a change by someone else, modify, rename and delete with the old stamp fail."""
+        dn = build_dn("uid", "stale", base)
+        directory.add(dn, _person("stale"))
+        seen = directory.get(dn, ["entryCSN"])
+        assert seen is not None
+        stamp = eq("entryCSN", seen.first("entryCSN") or "")
+        directory.modify(dn, [Modification.replace("description", "by someone else")])
+        with pytest.raises(PreconditionFailedError):
+            directory.modify(dn, [Modification.replace("sn", "Mine")], expect=stamp)
+        with pytest.raises(PreconditionFailedError):
+            directory.rename(dn, rdn("uid", "moved"), expect=stamp)
+        with pytest.raises(PreconditionFailedError):
+            directory.delete(dn, expect=stamp)
         entry = directory.get(dn)
         assert entry is not None
         assert entry.first("sn") == "Test"
