@@ -218,6 +218,7 @@ class Directory(Protocol):
             dn: The entry to rename.
             new_rdn: The new RDN, built with :func:`~ecampus_idm.directory.dn.rdn`.
             new_parent: The new parent DN, or ``None`` to stay under the same parent.
+            expect: A precondition the entry must still match (see :meth:`modify`).
 
         Returns:
             The new DN.

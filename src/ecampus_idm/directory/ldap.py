@@ -441,7 +441,7 @@ def _assertion(expect: Filter | None) -> list[tuple[str, bool, bytes]] | None:
     """Return the RFC 4528 assertion control for ``expect`` (None when there is none)."""
     if expect is None:
         return None
-    parsed = parse_filter(expect.render(), None, True, False, None, False)  # noqa: FBT003 - ldap3
+    parsed = parse_filter(expect.render(), None, True, False, None, False)
     return [(_ASSERTION_OID, True, ber_encoder.encode(compile_filter(parsed.elements[0])))]
 
 

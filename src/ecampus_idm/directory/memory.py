@@ -2,8 +2,10 @@
 
 It models what the contract promises and nothing more: a tree of entries with
 parent/child rules, case-insensitive names and values, atomic modifies, subtree renames,
-and hashed passwords. It has no schema beyond "an entry needs an objectClass" and no
-overlays (``memberOf`` is not computed). The contract tests
+change stamps (``entryCSN``) and preconditions, referential integrity of ``member`` (like
+refint), hashed passwords and the ppolicy account lock (any ``pwdAccountLockedTime``
+refuses binds). It has no schema beyond "an entry needs an objectClass" and computes no
+``memberOf``. The contract tests
 (:class:`ecampus_idm.testing.contracts.DirectoryContract`) run against it and against a
 real slapd, which is what makes it trustworthy.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -33,6 +35,7 @@ from ecampus_idm.errors import (
     EntryAlreadyExistsError,
     EntryNotFoundError,
     InvalidCredentialsError,
+    InvalidDnError,
     NotAllowedOnNonLeafError,
     PreconditionFailedError,
     SchemaViolationError,
@@ -72,10 +75,11 @@ class _Stored:
         return values
 
     def snapshot(self, wanted: set[str] | None) -> Entry:
+        every = wanted is None or "*" in wanted  # "*": all user attributes (RFC 4511)
         attributes = {
             name: tuple(values)
             for key, (name, values) in self.attributes.items()
-            if wanted is None or key in wanted
+            if every or (wanted is not None and key in wanted)
         }
         if wanted is not None and _CSN in wanted:  # operational: only when asked for
             attributes["entryCSN"] = (self.csn,)
@@ -89,13 +93,21 @@ class _Stored:
 class MemoryDirectory:
     """A thread-safe in-memory :class:`~ecampus_idm.directory.base.Directory`.
 
+    Like OpenLDAP with the refint overlay (and AD's linked attributes), it keeps
+    references consistent: renaming or deleting an entry rewrites or removes the values
+    that point at it in ``referential_attributes`` (``member`` by default).
+
     Args:
         suffixes: Naming contexts that exist from the start (e.g. ``dc=ecampus,dc=test``);
             entries can only be added below an existing entry or a suffix.
+        referential_attributes: DN-valued attributes kept consistent on rename/delete.
     """
 
-    def __init__(self, suffixes: Iterable[str] = ()) -> None:
+    def __init__(
+        self, suffixes: Iterable[str] = (), referential_attributes: Iterable[str] = ("member",)
+    ) -> None:
         self._entries: dict[str, _Stored] = {}
+        self._referential = tuple(a.lower() for a in referential_attributes)
         self._lock = threading.RLock()
         for suffix in suffixes:
             key = normalize_dn(suffix)
@@ -240,10 +252,14 @@ class MemoryDirectory:
             target_rdns = parse_dn(target)
             for key, _ in moved:
                 del self._entries[key]
+            renames: dict[str, str] = {}
             for _, entry in moved:
                 own = parse_dn(entry.dn)
+                old = normalize_dn(entry.dn)
                 entry.dn = format_dn(own[: len(own) - len(old_path)] + target_rdns)
                 self._entries[normalize_dn(entry.dn)] = entry
+                renames[old] = entry.dn
+            self._rewrite_references(renames)
             return stored.dn
 
     def delete(self, dn: str, *, expect: Filter | None = None) -> None:
@@ -257,6 +273,7 @@ class MemoryDirectory:
             ):
                 raise NotAllowedOnNonLeafError(dn)
             del self._entries[",".join(path)]
+            self._rewrite_references({",".join(path): None})
 
     def set_password(
         self, dn: str, new_password: SecretStr, *, old_password: SecretStr | None = None
@@ -297,6 +314,27 @@ class MemoryDirectory:
     def __repr__(self) -> str:
         return f"MemoryDirectory({len(self._entries)} entries)"
 
+    def _rewrite_references(self, targets: Mapping[str, str | None]) -> None:
+        """Point references at renamed entries to their new DN; drop those to deleted ones."""
+        for entry in self._entries.values():
+            for attribute in self._referential:
+                name, values = entry.attributes.get(attribute, (attribute, []))
+                if not values:
+                    continue
+                rewritten = []
+                for value in values:
+                    try:
+                        key = normalize_dn(value)
+                    except InvalidDnError:  # not a DN: nothing to keep consistent
+                        key = ""
+                    if key not in targets:
+                        rewritten.append(value)
+                    elif targets[key] is not None:
+                        rewritten.append(targets[key] or "")
+                if rewritten != values:
+                    entry.attributes[attribute] = (name, rewritten)
+                    entry.touch()
+
     # -- helpers -------------------------------------------------------------------------
 
     def _require(self, dn: str) -> _Stored:
@@ -307,6 +345,9 @@ class MemoryDirectory:
 
     @staticmethod
     def _check(dn: str, stored: _Stored, password: SecretStr) -> None:
+        if stored.attributes.get("pwdaccountlockedtime", ("", []))[1]:
+            # ppolicy: a locked account cannot bind (any lock is treated as permanent).
+            raise InvalidCredentialsError(dn)
         hashes = stored.attributes.get(_PASSWORD_ATTRIBUTE, ("", []))[1]
         if not any(verify_ldap_password(password, h) for h in hashes):
             raise InvalidCredentialsError(dn)

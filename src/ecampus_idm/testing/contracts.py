@@ -174,6 +174,14 @@ class DirectoryContract:
         (entry,) = directory.search(base, eq("uid", "few"), attributes=["mail"])
         assert set(entry.attributes) == {"mail"}
 
+    def test_star_reads_user_attributes_plus_named_operational(
+        self, directory: Directory, base: str
+    ) -> None:
+        """``*`` with ``entryCSN`` returns every user attribute and the change stamp."""
+        directory.add(build_dn("uid", "star", base), _person("star", mail="s@x.be"))
+        (entry,) = directory.search(base, eq("uid", "star"), attributes=["*", "entryCSN"])
+        assert {"uid", "mail", "sn", "cn", "objectclass", "entrycsn"} <= set(entry.attributes)
+
     # -- escaping ------------------------------------------------------------------------
 
     @pytest.mark.parametrize("value", NASTY_VALUES)

@@ -1,0 +1,301 @@
+"""Contract tests of the sync engine: plan → apply → re-plan, on any Directory.
+
+Subclass :class:`SyncContract` and provide ``directory`` and ``base`` (the suffix, with
+``ou=people`` and ``ou=groups`` below it), as for
+:class:`~ecampus_idm.testing.contracts.DirectoryContract`. ecampus-idm runs it against the
+in-memory directory and a real slapd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from pydantic import SecretStr
+
+from ecampus_idm.directory.base import Directory, Modification
+from ecampus_idm.directory.dn import build_dn
+from ecampus_idm.sync import (
+    Budget,
+    DesiredEntry,
+    EntryKind,
+    OpKind,
+    Plan,
+    PlanApprovalError,
+    PlanOptions,
+    Segment,
+    TargetSpec,
+    apply,
+    plan,
+    read_snapshot,
+)
+
+__all__ = ["SyncContract"]
+
+PERSON_CLASSES = ("top", "inetOrgPerson", "eduPerson", "ecampusPerson")
+OWNED = frozenset(
+    {
+        "objectclass",
+        "uid",
+        "cn",
+        "sn",
+        "givenname",
+        "mail",
+        "edupersonaffiliation",
+        "ecampusmanagedby",
+        "ecampuspersonid",
+        "ecampusaccountstatus",
+        "pwdaccountlockedtime",
+    }
+)
+LOCKED = "000001010000Z"  # ppolicy: locked until an administrator unlocks
+
+
+def person(
+    base: str,
+    key: str,
+    uid: str,
+    *,
+    school: str = "HEC-TOURNAI",
+    sn: str = "Dupont",
+    enabled: bool = True,
+) -> DesiredEntry:
+    """A desired person entry as a mapping profile would produce it."""
+    attributes = {
+        "objectClass": PERSON_CLASSES,
+        "uid": uid,
+        "cn": f"Jean {sn}",
+        "sn": sn,
+        "givenName": "Jean",
+        "mail": f"{uid}@ecampus.test",
+        "eduPersonAffiliation": ("student", "member"),
+        "ecampusManagedBy": "ecampus-idm",
+        "ecampusPersonId": key,
+        "ecampusAccountStatus": "active" if enabled else "disabled",
+    }
+    if not enabled:
+        attributes["pwdAccountLockedTime"] = LOCKED
+    return DesiredEntry(
+        kind=EntryKind.PERSON,
+        key=key,
+        dn=build_dn("uid", uid, f"ou=people,{base}"),
+        attributes=attributes,
+        owned=OWNED,
+        enabled=enabled,
+        segment=Segment("HE", school),
+        initial_password=True,
+    )
+
+
+def group(base: str, code: str, members: Iterable[DesiredEntry]) -> DesiredEntry:
+    """A desired group of the given members."""
+    return DesiredEntry(
+        kind=EntryKind.GROUP,
+        key=code,
+        dn=build_dn("cn", code, f"ou=groups,{base}"),
+        attributes={
+            "objectClass": ("top", "groupOfNames", "ecampusManaged"),
+            "cn": code,
+            "ecampusManagedBy": "ecampus-idm",
+        },
+        owned=frozenset({"objectclass", "cn", "ecampusmanagedby"}),
+        members=frozenset(m.dn for m in members),
+        segment=Segment("HE", code),
+    )
+
+
+def _password(key: str) -> SecretStr:
+    return SecretStr(f"Initial-{key}-Pass-2026")
+
+
+class SyncContract:
+    """Behaviour of read_snapshot → plan → apply on a real or in-memory directory."""
+
+    @pytest.fixture
+    def directory(self) -> Directory:
+        """The directory under test (override)."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def base(self) -> str:
+        """The suffix holding ou=people and ou=groups (override)."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def spec(self, base: str) -> TargetSpec:
+        """The OpenLDAP target description for that suffix."""
+        return TargetSpec(
+            containers={EntryKind.PERSON: f"ou=people,{base}", EntryKind.GROUP: f"ou=groups,{base}"}
+        )
+
+    def sync(
+        self,
+        directory: Directory,
+        spec: TargetSpec,
+        desired: list[DesiredEntry],
+        options: PlanOptions | None = None,
+    ) -> Plan:
+        """Plan against a fresh snapshot and apply it; return the plan."""
+        result = plan(desired, read_snapshot(directory, spec), options)
+        report = apply(result, directory, spec, passwords=_password)
+        assert report.ok, report.to_dict()
+        return result
+
+    def replan(self, directory: Directory, spec: TargetSpec, desired: list[DesiredEntry]) -> Plan:
+        """Plan again without applying."""
+        return plan(desired, read_snapshot(directory, spec))
+
+    def test_create_then_replan_is_empty(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """A first run creates people and groups; the next plan has nothing to do."""
+        people = [person(base, f"p{n}", f"user.{n}") for n in range(5)]
+        desired = [*people, group(base, "HEC-TOURNAI", people)]
+        first = self.sync(directory, spec, desired)
+        assert first.counts() == {"create": 6}
+        assert self.replan(directory, spec, desired).is_empty
+
+    def test_initial_password_binds(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """A created person binds with the initial password from the password source."""
+        jean = person(base, "p1", "jean.dupont")
+        self.sync(directory, spec, [jean])
+        directory.authenticate(jean.dn, _password("p1"))
+
+    def test_update_forces_owned_and_keeps_foreign_attributes(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """An owned attribute is corrected; an attribute we do not own is kept."""
+        jean = person(base, "p1", "jean.dupont")
+        self.sync(directory, spec, [jean])
+        directory.modify(
+            jean.dn,
+            [Modification.replace("sn", "Tampered"), Modification.replace("description", "kept")],
+        )
+        fix = self.sync(directory, spec, [jean])
+        assert fix.counts() == {"update": 1}
+        entry = directory.get(jean.dn)
+        assert entry is not None
+        assert entry.first("sn") == "Dupont"
+        assert entry.first("description") == "kept"
+
+    def test_unmanaged_entries_are_never_touched(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """An unmanaged entry at a desired DN is a conflict; unmanaged entries stay."""
+        squatter = build_dn("uid", "jean.dupont", f"ou=people,{base}")
+        directory.add(
+            squatter, {"objectClass": "inetOrgPerson", "uid": "jean.dupont", "cn": "J", "sn": "D"}
+        )
+        other = build_dn("uid", "admin.local", f"ou=people,{base}")
+        directory.add(other, {"objectClass": "inetOrgPerson", "cn": "A", "sn": "L"})
+        result = self.sync(directory, spec, [person(base, "p1", "jean.dupont")])
+        assert result.is_empty
+        assert [c.dn for c in result.conflicts] == [squatter]
+        entry = directory.get(squatter)
+        assert entry is not None
+        assert "ecampusmanagedby" not in entry
+        assert directory.get(other) is not None
+
+    def test_rename_keeps_group_membership(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """A new username renames the entry; the group follows; the next plan is empty."""
+        old = person(base, "p1", "jean.dupont")
+        self.sync(directory, spec, [old, group(base, "HEC-TOURNAI", [old])])
+        new = person(base, "p1", "jean.dupont-martin")
+        desired = [new, group(base, "HEC-TOURNAI", [new])]
+        result = self.sync(directory, spec, desired)
+        assert result.counts() == {"rename": 1, "update": 1}  # the new address follows
+        assert directory.get(old.dn) is None
+        assert self.replan(directory, spec, desired).is_empty
+
+    def test_move_between_schools_changes_groups(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """Moving a student from one school to another swaps the group membership."""
+        jean = person(base, "p1", "jean.dupont")
+        groups = [group(base, "HEC-TOURNAI", [jean]), group(base, "HEC-MONS", [])]
+        self.sync(directory, spec, [jean, *groups])
+        moved = person(base, "p1", "jean.dupont", school="HEC-MONS")
+        desired = [moved, group(base, "HEC-TOURNAI", []), group(base, "HEC-MONS", [moved])]
+        result = self.sync(directory, spec, desired)
+        assert result.counts() == {"add_member": 1, "remove_member": 1}
+        mons = directory.get(groups[1].dn)
+        assert mons is not None
+        assert any("jean.dupont" in v for v in mons.get("member"))
+        assert self.replan(directory, spec, desired).is_empty
+
+    def test_leaver_is_disabled_then_deleted(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """Disabling locks the account (no bind); a later plan without it deletes it."""
+        jean = person(base, "p1", "jean.dupont")
+        self.sync(directory, spec, [jean, group(base, "HEC-TOURNAI", [jean])])
+        disabled = person(base, "p1", "jean.dupont", enabled=False)
+        result = self.sync(directory, spec, [disabled, group(base, "HEC-TOURNAI", [])])
+        assert result.counts() == {"disable": 1, "remove_member": 1}
+        with pytest.raises(Exception, match="credentials"):
+            directory.authenticate(jean.dn, _password("p1"))
+        gone = self.sync(directory, spec, [group(base, "HEC-TOURNAI", [])])
+        assert gone.counts() == {"delete": 1}
+        assert directory.get(jean.dn) is None
+
+    def test_over_budget_plan_is_held_until_approved(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """A plan over its delete budget writes nothing until approved by its hash."""
+        people = [person(base, f"p{n}", f"user.{n}") for n in range(8)]
+        self.sync(directory, spec, people)
+        options = PlanOptions(budgets=(Budget(OpKind.DELETE, max_count=3),))
+        held = plan(people[:2], read_snapshot(directory, spec), options)
+        assert held.held
+        assert "delete" in held.summary()
+        with pytest.raises(PlanApprovalError):
+            apply(held, directory, spec)
+        with pytest.raises(PlanApprovalError):
+            apply(held, directory, spec, approve="0" * 64)
+        assert directory.get(people[7].dn) is not None
+        report = apply(held, directory, spec, approve=held.hash)
+        assert report.applied["delete"] == 6
+        assert directory.get(people[7].dn) is None
+
+    def test_stale_plan_is_refused(self, directory: Directory, base: str, spec: TargetSpec) -> None:
+        """An entry changed after planning is not overwritten; the failure says stale."""
+        jean = person(base, "p1", "jean.dupont")
+        self.sync(directory, spec, [jean])
+        renamed = person(base, "p1", "jean.dupont", sn="Martin")
+        pending = plan([renamed], read_snapshot(directory, spec))
+        directory.modify(jean.dn, [Modification.replace("sn", "ChangedMeanwhile")])
+        report = apply(pending, directory, spec)
+        assert [f.stale for f in report.failures] == [True]
+        entry = directory.get(jean.dn)
+        assert entry is not None
+        assert entry.first("sn") == "ChangedMeanwhile"
+
+    def test_reapplying_a_plan_is_harmless(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """Applying the same creation plan twice reports the second pass as already done."""
+        people = [person(base, f"p{n}", f"user.{n}") for n in range(3)]
+        desired = [*people, group(base, "HEC-TOURNAI", people)]
+        first = plan(desired, read_snapshot(directory, spec))
+        assert apply(first, directory, spec, passwords=_password).ok
+        again = apply(first, directory, spec, passwords=_password)
+        assert again.ok
+        assert again.already == 4
+        assert not again.applied
+
+    def test_plan_json_round_trips_and_never_holds_a_password(
+        self, directory: Directory, base: str, spec: TargetSpec
+    ) -> None:
+        """A plan read back from JSON has the same hash and applies; no password inside."""
+        jean = person(base, "p1", "jean.dupont")
+        original = plan([jean], read_snapshot(directory, spec))
+        text = original.to_json()
+        assert _password("p1").get_secret_value() not in text
+        restored = Plan.from_json(text)
+        assert restored.hash == original.hash
+        assert apply(restored, directory, spec, passwords=_password).ok
+        assert directory.get(jean.dn) is not None
