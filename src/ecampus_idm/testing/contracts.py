@@ -245,7 +245,7 @@ class DirectoryContract:
         assert entry.first("sn") == "Test"
 
     def test_change_stamp_is_operational_and_moves(self, directory: Directory, base: str) -> None:
-        """entryCSN is returned only when asked for, and changes with the entry."""
+        """EntryCSN is returned only when asked for, and changes with the entry."""
         dn = build_dn("uid", "stamp", base)
         directory.add(dn, _person("stamp"))
         plain = directory.get(dn)

@@ -61,7 +61,7 @@ def person(
     enabled: bool = True,
 ) -> DesiredEntry:
     """A desired person entry as a mapping profile would produce it."""
-    attributes = {
+    attributes: dict[str, str | tuple[str, ...]] = {
         "objectClass": PERSON_CLASSES,
         "uid": uid,
         "cn": f"Jean {sn}",
@@ -79,7 +79,7 @@ def person(
         kind=EntryKind.PERSON,
         key=key,
         dn=build_dn("uid", uid, f"ou=people,{base}"),
-        attributes=attributes,
+        attributes=_tuples(attributes),
         owned=OWNED,
         enabled=enabled,
         segment=Segment("HE", school),
@@ -95,13 +95,17 @@ def group(base: str, code: str, members: Iterable[DesiredEntry]) -> DesiredEntry
         dn=build_dn("cn", code, f"ou=groups,{base}"),
         attributes={
             "objectClass": ("top", "groupOfNames", "ecampusManaged"),
-            "cn": code,
-            "ecampusManagedBy": "ecampus-idm",
+            "cn": (code,),
+            "ecampusManagedBy": ("ecampus-idm",),
         },
         owned=frozenset({"objectclass", "cn", "ecampusmanagedby"}),
         members=frozenset(m.dn for m in members),
         segment=Segment("HE", code),
     )
+
+
+def _tuples(attributes: dict[str, str | tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    return {k: (v,) if isinstance(v, str) else v for k, v in attributes.items()}
 
 
 def _password(key: str) -> SecretStr:
