@@ -1,0 +1,296 @@
+"""The pure plan: diff rules, determinism, serialisation and budgets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecampus_idm.sync import (
+    Budget,
+    DesiredEntry,
+    EntryKind,
+    ObservedEntry,
+    OpKind,
+    Plan,
+    PlanIntegrityError,
+    PlanOptions,
+    Segment,
+    plan,
+)
+from ecampus_idm.sync.budgets import check_budgets
+from ecampus_idm.sync.model import Operation
+
+BASE = "dc=ecampus,dc=test"
+OWNED = frozenset({"objectclass", "uid", "sn", "mail", "ecampusmanagedby", "ecampuspersonid"})
+
+
+def desired(key: str, uid: str, *, school: str = "S1", **extra: tuple[str, ...]) -> DesiredEntry:
+    attributes = {
+        "objectClass": ("inetOrgPerson", "ecampusPerson"),
+        "uid": (uid,),
+        "sn": ("Dupont",),
+        "mail": (f"{uid}@x.be",),
+        "ecampusManagedBy": ("ecampus-idm",),
+        "ecampusPersonId": (key,),
+        **extra,
+    }
+    return DesiredEntry(
+        EntryKind.PERSON,
+        key,
+        f"uid={uid},ou=people,{BASE}",
+        attributes,
+        OWNED,
+        segment=Segment("HE", school),
+    )
+
+
+def observed(
+    entry: DesiredEntry, *, managed: bool = True, **changes: tuple[str, ...]
+) -> ObservedEntry:
+    attributes = dict(entry.attributes)
+    attributes.update({k.lower(): v for k, v in changes.items()})
+    if not managed:
+        attributes.pop("ecampusmanagedby", None)
+    return ObservedEntry(
+        EntryKind.PERSON, entry.dn, entry.key if managed else None, managed, attributes, "v1"
+    )
+
+
+def group(code: str, members: list[DesiredEntry], school: str = "S1") -> DesiredEntry:
+    return DesiredEntry(
+        EntryKind.GROUP,
+        code,
+        f"cn={code},ou=groups,{BASE}",
+        {"objectClass": ("groupOfNames",), "cn": (code,), "ecampusManagedBy": ("ecampus-idm",)},
+        frozenset({"objectclass", "cn", "ecampusmanagedby"}),
+        members=frozenset(m.dn for m in members),
+        segment=Segment("HE", school),
+    )
+
+
+def observed_group(entry: DesiredEntry, members: list[str]) -> ObservedEntry:
+    attributes = dict(entry.attributes)
+    attributes["member"] = ("cn=nobody", *members)
+    return ObservedEntry(EntryKind.GROUP, entry.dn, entry.key, True, attributes, "g1")
+
+
+def test_identical_state_plans_nothing() -> None:
+    """Desired equal to observed gives an empty plan."""
+    jean = desired("p1", "jean")
+    assert plan([jean], [observed(jean)]).is_empty
+
+
+def test_value_order_and_dn_spelling_do_not_matter() -> None:
+    """Multi-valued attributes compare as sets; member DNs compare normalised."""
+    jean = desired("p1", "jean", description=("a", "b"))
+    staff = group("STAFF", [jean])
+    seen = observed(jean, description=("b", "a"))
+    member = jean.dn.upper().replace(",", " , ")
+    assert plan([jean, staff], [seen, observed_group(staff, [member])]).is_empty
+
+
+def test_object_classes_are_only_added() -> None:
+    """A class added by someone else stays; a missing class of ours is added."""
+    jean = desired("p1", "jean")
+    extra = observed(jean, objectClass=("inetOrgPerson", "posixAccount"))
+    (op,) = plan([jean], [extra]).operations
+    assert op.kind is OpKind.UPDATE
+    (change,) = op.changes
+    assert change.attribute == "objectclass"
+    assert change.after == ("inetOrgPerson", "posixAccount", "ecampusPerson")
+
+
+def test_unowned_attributes_are_ignored() -> None:
+    """An attribute not in ``owned`` never produces a change."""
+    jean = desired("p1", "jean")
+    assert plan([jean], [observed(jean, telephoneNumber=("+32 65 00 00 00",))]).is_empty
+
+
+def test_owned_attribute_absent_from_desired_is_removed() -> None:
+    """An owned attribute the desired entry lacks is emptied."""
+    jean = desired("p1", "jean")
+    bare = DesiredEntry(
+        jean.kind,
+        jean.key,
+        jean.dn,
+        {k: v for k, v in jean.attributes.items() if k != "mail"},
+        OWNED,
+    )
+    (op,) = plan([bare], [observed(jean)]).operations
+    assert [(c.attribute, c.after) for c in op.changes] == [("mail", ())]
+
+
+def test_modifies_carry_the_change_stamp() -> None:
+    """Updates and deletes are conditioned on the version read in the snapshot."""
+    jean, anne = desired("p1", "jean"), desired("p2", "anne")
+    result = plan([jean], [observed(jean, sn=("Other",)), observed(anne)])
+    assert {op.kind: op.expect_version for op in result.operations} == {
+        OpKind.UPDATE: "v1",
+        OpKind.DELETE: "v1",
+    }
+
+
+def test_duplicate_managed_keys_are_a_conflict() -> None:
+    """Two managed entries claiming one key are neither updated nor deleted."""
+    jean = desired("p1", "jean")
+    twin = ObservedEntry(EntryKind.PERSON, f"uid=jean2,ou=people,{BASE}", "p1", True, {}, "v")
+    result = plan([jean], [observed(jean), twin])
+    assert result.is_empty
+    assert [c.reason for c in result.conflicts] == ["several managed entries have this key"]
+
+
+def test_rename_onto_a_taken_dn_is_a_conflict() -> None:
+    """A rename whose target DN is held by another entry is refused."""
+    jean = desired("p1", "jean")
+    moved = desired("p1", "anne")
+    holder = observed(desired("p9", "anne"), managed=False)
+    result = plan([moved], [observed(jean), holder])
+    assert result.is_empty
+    assert result.conflicts[0].reason == "cannot rename: the new DN is taken"
+
+
+def test_deleted_members_are_left_to_the_directory() -> None:
+    """Removing a person does not also plan member removals (refint does it)."""
+    jean, anne = desired("p1", "jean"), desired("p2", "anne")
+    staff = group("STAFF", [jean])
+    result = plan(
+        [jean, staff], [observed(jean), observed(anne), observed_group(staff, [jean.dn, anne.dn])]
+    )
+    assert result.counts() == {"delete": 1}
+
+
+def test_status_change_is_a_disable() -> None:
+    """A change of a status attribute classifies the modify as disable."""
+    jean = desired("p1", "jean", pwdAccountLockedTime=("000001010000Z",))
+    owned = DesiredEntry(
+        jean.kind,
+        jean.key,
+        jean.dn,
+        jean.attributes,
+        OWNED | {"pwdaccountlockedtime"},
+        enabled=False,
+    )
+    (op,) = plan([owned], [observed(desired("p1", "jean"))]).operations
+    assert op.kind is OpKind.DISABLE
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(list(range(6))))
+def test_plan_is_independent_of_input_order(order: list[int]) -> None:
+    """Shuffling desired and observed inputs gives the same operations and hash."""
+    people = [desired(f"p{n}", f"user{n}", school=f"S{n % 2}") for n in range(6)]
+    seen = [observed(p, sn=("Changed",)) for p in people[:3]]
+    reference = plan(people, seen)
+    shuffled = plan([people[i] for i in order], [seen[i] for i in order if i < 3])
+    assert shuffled.hash == reference.hash
+    assert shuffled.operations == reference.operations
+
+
+def test_json_round_trip_keeps_hash_and_operations() -> None:
+    """A plan read back from JSON is the same plan."""
+    people = [desired(f"p{n}", f"user{n}") for n in range(3)]
+    original = plan(people, [observed(people[0], sn=("X",))])
+    restored = Plan.from_json(original.to_json())
+    assert restored.hash == original.hash
+    assert restored.operations == original.operations
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda d: d["operations"][0].update(dn="uid=victim,ou=people,dc=ecampus,dc=test"),
+        lambda d: d.update(format="something/else"),
+        lambda d: d.update(hash="0" * 64),
+    ],
+    ids=["changed-operation", "wrong-format", "wrong-hash"],
+)
+def test_tampered_plan_is_refused(tamper: object) -> None:
+    """Changing a serialised plan's content makes it unreadable as a plan."""
+    data = json.loads(plan([desired("p1", "jean")], []).to_json())
+    tamper(data)  # type: ignore[operator]
+    with pytest.raises(PlanIntegrityError):
+        Plan.from_json(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "text", ["not json", "[]", '{"format": "ecampus-idm/plan/1"}'], ids=["text", "list", "empty"]
+)
+def test_garbage_is_not_a_plan(text: str) -> None:
+    """Anything that is not a plan raises PlanIntegrityError, not a JSON error."""
+    with pytest.raises(PlanIntegrityError):
+        Plan.from_json(text)
+
+
+def test_summary_names_counts_budgets_and_approval() -> None:
+    """A held plan's summary lists counts per school, the tripped budget and the hash."""
+    people = [desired(f"p{n}", f"user{n}", school="S1") for n in range(20)]
+    options = PlanOptions(
+        budgets=(Budget(OpKind.DELETE, max_count=5, per="school"),),
+        segment_of=lambda _: Segment("HE", "S1"),
+    )
+    held = plan([], [observed(p) for p in people], options)
+    text = held.summary()
+    assert "HELD" in text
+    assert "[S1] delete 20" in text
+    assert "exceeds the budget delete ≤ 5 per school" in text
+    assert held.hash in text
+
+
+def test_empty_plan_summary() -> None:
+    """An empty plan says there is nothing to do."""
+    assert "nothing to do" in plan([], []).summary()
+
+
+def _deletes(school: str, count: int) -> list[Operation]:
+    return [
+        Operation(
+            OpKind.DELETE,
+            EntryKind.PERSON,
+            f"{school}{n}",
+            f"uid={school}{n}",
+            Segment("HE", school),
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("budget", "deletes", "base", "trips"),
+    [
+        (Budget(OpKind.DELETE, max_count=3), 3, 100, False),
+        (Budget(OpKind.DELETE, max_count=3), 4, 100, True),
+        (Budget(OpKind.DELETE, max_percent=2.0, floor=5), 5, 100, False),
+        (Budget(OpKind.DELETE, max_percent=2.0, floor=5), 6, 100, True),
+        (Budget(OpKind.DELETE, max_percent=10.0, floor=0), 10, 100, False),
+        (Budget(OpKind.DELETE, max_percent=10.0, floor=0), 11, 100, True),
+        (Budget(OpKind.DISABLE, max_count=0), 50, 100, False),
+    ],
+    ids=[
+        "count-at-limit",
+        "count-over",
+        "under-floor",
+        "percent-over",
+        "percent-at",
+        "percent-over-no-floor",
+        "other-kind",
+    ],
+)
+def test_budget_thresholds(budget: Budget, deletes: int, base: int, trips: bool) -> None:
+    """Counts and percentages trip exactly past their limits."""
+    tripped = check_budgets(_deletes("S1", deletes), [budget], {Segment("HE", "S1"): base}, {})
+    assert bool(tripped) is trips
+
+
+def test_budget_per_school_names_the_school() -> None:
+    """A per-school budget trips for the school that exceeds it only."""
+    operations = _deletes("S1", 2) + _deletes("S2", 8)
+    bases = {Segment("HE", "S1"): 10, Segment("HE", "S2"): 10}
+    (tripped,) = check_budgets(
+        operations, [Budget(OpKind.DELETE, max_percent=50, per="school", floor=1)], bases, {}
+    )
+    assert tripped.scope == "S2"
+    assert tripped.count == 8
+    assert "80.0 % of 10" in tripped.message
