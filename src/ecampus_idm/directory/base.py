@@ -32,6 +32,7 @@ from typing import Literal, Protocol, Self, runtime_checkable
 from pydantic import SecretStr
 
 from ecampus_idm.directory.filters import Filter
+from ecampus_idm.errors import DirectoryError
 
 __all__ = [
     "AttributeInput",
@@ -183,6 +184,21 @@ class Directory(Protocol):
             EntryAlreadyExistsError: If ``dn`` exists.
             EntryNotFoundError: If the parent does not exist (``dn`` is the parent's).
             SchemaViolationError: If the schema refuses the entry.
+        """
+        ...
+
+    def add_many(
+        self, entries: Iterable[tuple[str, AttributeInput]]
+    ) -> Iterator[DirectoryError | None]:
+        """Create many independent entries, as fast as the directory allows.
+
+        Entries of one call must not depend on each other (no parent with its child).
+
+        Yields:
+            One result per entry, in input order: ``None`` or the error it got.
+
+        Raises:
+            DirectoryUnavailableError: If the directory cannot be reached.
         """
         ...
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from ecampus_idm.directory import _ber
 from ecampus_idm.directory.base import (
     AttributeInput,
     Entry,
@@ -331,6 +332,34 @@ class LdapDirectory:
             raise EntryNotFoundError(parent_dn(dn)) from exc
         log.debug("added %s", dn)
 
+    def add_many(
+        self, entries: Iterable[tuple[str, AttributeInput]], *, window: int = 128
+    ) -> Iterator[DirectoryError | None]:
+        """Create many entries, pipelined on a dedicated connection.
+
+        Requests are encoded by :mod:`ecampus_idm.directory._ber` (ldap3's pyasn1 path
+        costs more than the server's work) and up to ``window`` of them are in flight at
+        once, well under what slapd tolerates. Entries of one call must not depend on
+        each other (a parent and its child): the server may process them in any order.
+
+        Yields:
+            One result per entry, in input order: ``None`` for success, or the
+            :class:`~ecampus_idm.errors.DirectoryError` that entry got.
+
+        Raises:
+            DirectoryUnavailableError: If the server cannot be reached or goes away.
+        """
+        try:
+            connection = self._open(self._bind_dn, self._bind_password)
+        except InvalidCredentialsError as exc:
+            raise DirectoryBindError(self._url, self._bind_dn, "invalid credentials") from exc
+        try:
+            yield from _Pipeline(connection.socket, self._url, max(self._timeout, 30.0)).run(
+                entries, window
+            )
+        finally:
+            _quietly_close(connection)
+
     def modify(
         self, dn: str, changes: Sequence[Modification], *, expect: Filter | None = None
     ) -> None:
@@ -470,12 +499,92 @@ def _translate_result(exc: Any, dn: str | None, url: str) -> DirectoryError:
     code = getattr(exc, "result", None)
     description = str(getattr(exc, "description", "") or "")
     detail = str(getattr(exc, "message", "") or description)
-    factory = _BY_RESULT.get(code) if isinstance(code, int) else None
+    return _error_for(code if isinstance(code, int) else None, detail, dn, url)
+
+
+def _error_for(code: int | None, detail: str, dn: str | None, url: str) -> DirectoryError:
+    factory = _BY_RESULT.get(code) if code is not None else None
     if factory is not None:
         return factory(dn or "", detail)
     if code in _UNAVAILABLE_CODES:
-        return DirectoryUnavailableError(url, f"{description} (result {code})")
-    return DirectoryOperationError(dn, detail, code if isinstance(code, int) else None)
+        return DirectoryUnavailableError(url, f"{detail} (result {code})")
+    return DirectoryOperationError(dn, detail, code)
+
+
+class _Pipeline:
+    """Pipelined add requests on a bound socket; results matched by message id."""
+
+    _FIRST_ID = 1_000  # well above the ids ldap3 used for StartTLS and bind
+
+    def __init__(self, sock: Any, url: str, timeout: float) -> None:
+        self.sock = sock
+        self.url = url
+        self.sock.settimeout(timeout)
+        self.buffer = bytearray()
+
+    def run(
+        self, entries: Iterable[tuple[str, AttributeInput]], window: int
+    ) -> Iterator[DirectoryError | None]:
+        source = iter(entries)
+        in_flight: dict[int, tuple[int, str]] = {}  # message id -> (index, dn)
+        done: dict[int, DirectoryError | None] = {}
+        next_id, next_index, next_yield, exhausted = self._FIRST_ID, 0, 0, False
+        while True:
+            batch = []
+            while not exhausted and len(in_flight) < window:
+                item = next(source, None)
+                if item is None:
+                    exhausted = True
+                    break
+                dn, attributes = item
+                values = [(name, as_values(raw)) for name, raw in attributes.items()]
+                batch.append(_ber.add_request(next_id, dn, values))
+                in_flight[next_id] = (next_index, dn)
+                next_id += 1
+                next_index += 1
+            if batch:
+                self._send(b"".join(batch))
+            if not in_flight:
+                break
+            low_water = 0 if exhausted else window // 2
+            while len(in_flight) > low_water:
+                result = self._receive()
+                slot = in_flight.pop(result.message_id, None)
+                if slot is None or not result.is_add_response:
+                    raise DirectoryUnavailableError(
+                        self.url, result.diagnostic or "unexpected message from the server"
+                    )
+                index, dn = slot
+                done[index] = self._outcome(result, dn)
+            while next_yield in done:
+                yield done.pop(next_yield)
+                next_yield += 1
+
+    def _outcome(self, result: _ber.LdapResult, dn: str) -> DirectoryError | None:
+        if result.code == 0:
+            return None
+        if result.code == 32:  # noqa: PLR2004 - noSuchObject: the contract names the parent
+            return EntryNotFoundError(parent_dn(dn))
+        return _error_for(result.code, result.diagnostic, dn, self.url)
+
+    def _send(self, payload: bytes) -> None:
+        try:
+            self.sock.sendall(payload)
+        except OSError as exc:
+            raise DirectoryUnavailableError(self.url, type(exc).__name__) from exc
+
+    def _receive(self) -> _ber.LdapResult:
+        try:
+            while (message := _ber.read_message(self.buffer)) is None:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    raise DirectoryUnavailableError(self.url, "the server closed the connection")
+                self.buffer += chunk
+            return _ber.result_of(message)
+        except OSError as exc:
+            raise DirectoryUnavailableError(self.url, type(exc).__name__) from exc
+        except _ber.BerError as exc:
+            raise DirectoryUnavailableError(self.url, f"undecodable response: {exc}") from exc
 
 
 def _describe(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ from ecampus_idm.directory.dn import dn_path, format_dn, normalize_dn, parent_dn
 from ecampus_idm.directory.filters import Filter
 from ecampus_idm.errors import (
     AttributeValueError,
+    DirectoryError,
     EntryAlreadyExistsError,
     EntryNotFoundError,
     InvalidCredentialsError,
@@ -185,6 +186,18 @@ class MemoryDirectory:
             if normalize_dn(parent) not in self._entries:
                 raise EntryNotFoundError(parent)
             self._entries[key] = _Stored(dn, stored)
+
+    def add_many(
+        self, entries: Iterable[tuple[str, AttributeInput]]
+    ) -> Iterator[DirectoryError | None]:
+        """Add each entry; yield None or its error, in order."""
+        for dn, attributes in entries:
+            try:
+                self.add(dn, attributes)
+            except DirectoryError as exc:
+                yield exc
+            else:
+                yield None
 
     def modify(
         self, dn: str, changes: Sequence[Modification], *, expect: Filter | None = None

@@ -213,6 +213,9 @@ class _Applier:
         if first.kind in (OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER):
             self._members(operations)
             return
+        if first.kind is OpKind.CREATE:
+            self._creates(operations)
+            return
         for op in operations:
             self._one(op, self._dispatch)
 
@@ -246,8 +249,6 @@ class _Applier:
 
     def _dispatch(self, op: Operation) -> bool:
         """Apply one operation; return False when it was already done."""
-        if op.kind is OpKind.CREATE:
-            return self._create(op)
         if op.kind is OpKind.RENAME:
             return self._rename(op)
         if op.kind is OpKind.DELETE:
@@ -260,19 +261,35 @@ class _Applier:
         self.directory.modify(op.dn, changes, expect=self._expect(op))
         return True
 
-    def _create(self, op: Operation) -> bool:
-        attributes: dict[str, str | tuple[str, ...]] = dict(op.attributes)
-        if op.set_password:
-            if self.passwords is None:
-                raise _MissingPasswordError(op.dn)
-            attributes.update(self.spec.initial_password(self.passwords(op.key)))
+    def _creates(self, operations: list[Operation]) -> None:
+        """All creates through the directory's bulk add (pipelined on LDAP)."""
+        ready: list[Operation] = []
+        for op in operations:
+            if op.set_password and self.passwords is None:
+                self._fail(op, _MissingPasswordError(op.dn))
+                self._done(op)
+            else:
+                ready.append(op)
+        items = ((op.dn, self._create_attributes(op)) for op in ready)
         try:
-            self.directory.add(op.dn, attributes)
-        except EntryAlreadyExistsError:
-            if self.spec.is_ours(op.entry_kind, op.key, self.directory.get(op.dn)):
-                return False
-            raise
-        return True
+            for op, error in zip(ready, self.directory.add_many(items), strict=True):
+                if error is None:
+                    self.report.applied[op.kind.value] += 1
+                elif isinstance(error, EntryAlreadyExistsError) and self.spec.is_ours(
+                    op.entry_kind, op.key, self.directory.get(op.dn)
+                ):
+                    self.report.already += 1
+                else:
+                    self._fail(op, error)
+                self._done(op)
+        except DirectoryUnavailableError as exc:
+            raise _Interrupted(str(exc)) from exc
+
+    def _create_attributes(self, op: Operation) -> dict[str, str | tuple[str, ...]]:
+        attributes: dict[str, str | tuple[str, ...]] = dict(op.attributes)
+        if op.set_password and self.passwords is not None:
+            attributes.update(self.spec.initial_password(self.passwords(op.key)))
+        return attributes
 
     def _rename(self, op: Operation) -> bool:
         assert op.new_dn is not None  # noqa: S101 - a rename always has a target

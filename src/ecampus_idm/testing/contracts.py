@@ -90,6 +90,23 @@ class DirectoryContract:
         assert entry.get("mail") == ("j@x.be",)
         assert "objectclass" in entry.attributes
 
+    def test_add_many_reports_each_entry_in_order(self, directory: Directory, base: str) -> None:
+        """A bulk add creates the good entries and returns each bad one's error in place."""
+        directory.add(build_dn("uid", "taken", base), _person("taken"))
+        items = [
+            (build_dn("uid", f"bulk{n:03d}", base), _person(f"bulk{n:03d}")) for n in range(300)
+        ]
+        items.insert(7, (build_dn("uid", "taken", base), _person("taken")))
+        items.insert(150, (build_dn("uid", "orphan", build_dn("ou", "none", base)), _person("o")))
+        results = list(directory.add_many(items))
+        assert len(results) == len(items)
+        assert isinstance(results[7], EntryAlreadyExistsError)
+        assert isinstance(results[150], EntryNotFoundError)
+        assert normalize_dn(results[150].dn or "") == normalize_dn(build_dn("ou", "none", base))
+        assert sum(r is None for r in results) == 300
+        found = list(directory.search(base, Substring("uid", initial="bulk"), attributes=["uid"]))
+        assert len(found) == 300
+
     def test_get_missing_returns_none(self, directory: Directory, base: str) -> None:
         """Getting a DN that does not exist gives None, not an error."""
         assert directory.get(build_dn("uid", "nobody", base)) is None
