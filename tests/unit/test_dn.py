@@ -474,3 +474,26 @@ def test_rdn_value_errors(dn: str, attribute: str | None) -> None:
     """rdn_value raises InvalidDnError when there is no such first-RDN value."""
     with pytest.raises(InvalidDnError):
         rdn_value(dn, attribute)
+
+
+_DN_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["cn", "OU", "uid", "dc"]), _DN_TEXT), min_size=1, max_size=4
+    )
+)
+def test_fast_and_parsed_canonical_forms_agree(parts: list[tuple[str, str]]) -> None:
+    """The fast path of dn_path gives exactly what the full parser gives."""
+    dn = ",".join(f"{kind}={escape_rdn_value(value)}" for kind, value in parts)
+    for text in (dn, dn.replace(",", " , ")):
+        try:
+            expected = tuple(
+                "+".join(sorted(f"{k.lower()}={escape_rdn_value(v.casefold())}" for k, v in one))
+                for one in parse_dn(text)
+            )
+        except InvalidDnError:
+            continue
+        assert dn_path(text) == expected

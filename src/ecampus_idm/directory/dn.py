@@ -13,6 +13,7 @@ regard to case, which is right for the naming attributes we use (``uid``, ``cn``
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ecampus_idm.errors import InvalidDnError
@@ -103,18 +104,44 @@ def parse_dn(dn: str) -> tuple[RDN, ...]:
     return _DnParser(dn).parse()
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def dn_path(dn: str) -> tuple[str, ...]:
     """Return the canonical RDNs of ``dn``, most specific first (see :func:`normalize_dn`).
+
+    Plans compare hundreds of thousands of DNs: plain ones (no escapes, no multi-valued
+    RDN, nothing to escape) take a fast path that gives the same result as the parser.
 
     Raises:
         InvalidDnError: If ``dn`` is not a valid DN.
     """
+    if not _NEEDS_PARSER.search(dn):
+        fast = _plain_path(dn)
+        if fast is not None:
+            return fast
     return tuple(
         "+".join(
             sorted(f"{kind.lower()}={escape_rdn_value(value.casefold())}" for kind, value in one)
         )
         for one in parse_dn(dn)
     )
+
+
+_NEEDS_PARSER = re.compile(r'[\\"+;<>#\x00]|^\s*$')  # escapes, multi-valued RDNs, empty
+
+
+def _plain_path(dn: str) -> tuple[str, ...] | None:
+    """Canonical RDNs of a DN whose values hold no special character, else None."""
+    out = []
+    for part in dn.split(","):
+        kind, _, value = part.partition("=")
+        kind, value = kind.strip(" "), value.strip(" ")
+        if not _ATTRIBUTE_TYPE.fullmatch(kind) or "=" in value:
+            return None
+        folded = value.casefold()
+        if _NEEDS_PARSER.search(folded) or "=" in folded or folded != folded.strip(" "):
+            return None
+        out.append(f"{kind.lower()}={folded}")
+    return tuple(out)
 
 
 def normalize_dn(dn: str) -> str:

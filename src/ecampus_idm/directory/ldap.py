@@ -65,8 +65,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import ldap3
     from ldap3.core import exceptions as ldap_exc
-    from ldap3.operation.search import compile_filter, parse_filter
-    from pyasn1.codec.ber import encoder as ber_encoder
 
 __all__ = ["LdapDirectory"]
 
@@ -173,6 +171,7 @@ class LdapDirectory:
         self._page_size = page_size
         self._lock = threading.RLock()
         self._connection: Any = None
+        self._message_id = 1_000_000  # raw requests; far above ldap3's own counter
 
     @property
     def url(self) -> str:
@@ -238,6 +237,9 @@ class LdapDirectory:
             connection = self._conn()
             try:
                 return operation(connection)
+            except DirectoryUnavailableError:
+                self._drop()  # the raw paths found the connection gone: reopen next time
+                raise
             except ldap_exc.LDAPOperationResult as exc:
                 raise _translate_result(exc, dn, self._url) from exc
             except (
@@ -294,24 +296,64 @@ class LdapDirectory:
         page_size: int | None = None,
     ) -> Iterator[Entry]:
         """Yield the matching entries, reading them in pages."""
-        wanted = list(attributes) if attributes is not None else [ldap3.ALL_ATTRIBUTES]
-        text = (filter or everything()).render()
+        wanted = list(attributes) if attributes is not None else ["*"]
+        filter_ber = _ber.encode_filter(filter or everything())
         size = page_size or self._page_size
-        cookie: bytes | None = None
+        cookie = b""
         while True:
             read_page = functools.partial(
-                _search_page,
+                self._raw_page,
                 base=base,
-                text=text,
-                scope=_SCOPES[scope],
+                scope=scope.value,
+                filter_ber=filter_ber,
                 attributes=wanted,
                 size=size,
                 cookie=cookie,
             )
-            page, cookie = self._run(base, read_page)
-            yield from page
+            page = self._run(base, read_page)
+            yield from (Entry(dn, values) for dn, values in page.entries)
+            cookie = page.cookie
             if not cookie:
                 return
+
+    def _raw_page(
+        self,
+        connection: Any,
+        *,
+        base: str,
+        scope: str,
+        filter_ber: bytes,
+        attributes: list[str],
+        size: int,
+        cookie: bytes,
+    ) -> _ber.SearchPage:
+        """One page of a paged search, encoded and decoded by :mod:`._ber`.
+
+        ldap3's decoding of search results costs several times the server's work; on the
+        bound connection (under the lock, nothing else in flight) we send the request
+        and read the responses ourselves.
+        """
+        self._message_id += 1
+        message_id = self._message_id
+        request = _ber.search_request(
+            message_id,
+            base=base,
+            scope=scope,
+            filter_ber=filter_ber,
+            attributes=attributes,
+            page_size=size,
+            cookie=cookie,
+        )
+        stream = _Stream(connection.socket, self._url)
+        stream.send(request)
+        page = _ber.SearchPage([])
+        while page.result is None:
+            _ber.search_response(stream.message(), page)
+        if page.result.code != 0:
+            if page.result.code == 32:  # noqa: PLR2004 - noSuchObject: the base is missing
+                raise EntryNotFoundError(base)
+            raise _error_for(page.result.code, page.result.diagnostic, base, self._url)
+        return page
 
     def get(self, dn: str, attributes: Iterable[str] | None = None) -> Entry | None:
         """Return the entry at ``dn`` or ``None``."""
@@ -428,57 +470,6 @@ class LdapDirectory:
         _quietly_close(self._open(dn, password))
 
 
-def _search_page(
-    connection: Any,
-    *,
-    base: str,
-    text: str,
-    scope: Any,
-    attributes: list[str],
-    size: int,
-    cookie: bytes | None,
-) -> tuple[list[Entry], bytes | None]:
-    connection.search(
-        base,
-        text,
-        search_scope=scope,
-        attributes=attributes,
-        paged_size=size,
-        paged_cookie=cookie,
-    )
-    page = [
-        Entry(
-            item["dn"],
-            {
-                name: tuple(_decode(v) for v in values)
-                for name, values in item["raw_attributes"].items()
-            },
-        )
-        for item in connection.response
-        if item.get("type") == "searchResEntry"
-    ]
-    controls = connection.result.get("controls") or {}
-    paged = controls.get("1.2.840.113556.1.4.319", {}).get("value", {})
-    next_cookie = paged.get("cookie") or None
-    return page, next_cookie
-
-
-_ASSERTION_OID = "1.3.6.1.1.12"  # RFC 4528
-
-
-def _assertion(expect: Filter | None) -> list[tuple[str, bool, bytes]] | None:
-    """Return the RFC 4528 assertion control for ``expect`` (None when there is none)."""
-    if expect is None:
-        return None
-    parsed = parse_filter(expect.render(), None, True, False, None, False)
-    return [(_ASSERTION_OID, True, ber_encoder.encode(compile_filter(parsed.elements[0])))]
-
-
-def _decode(value: bytes) -> str:
-    # surrogateescape keeps a rare non-UTF-8 value round-trippable instead of failing a snapshot.
-    return value.decode("utf-8", errors="surrogateescape")
-
-
 # RFC 4511 result codes -> the error a caller handles (dn, detail) -> error.
 _BY_RESULT: dict[int, Callable[[str, str], DirectoryError]] = {
     16: AttributeValueError,  # noSuchAttribute
@@ -511,16 +502,43 @@ def _error_for(code: int | None, detail: str, dn: str | None, url: str) -> Direc
     return DirectoryOperationError(dn, detail, code)
 
 
+class _Stream:
+    """Whole LDAP messages over a (TLS) socket, for the raw request paths."""
+
+    def __init__(self, sock: Any, url: str) -> None:
+        self.sock = sock
+        self.url = url
+        self.buffer = bytearray()
+
+    def send(self, payload: bytes) -> None:
+        try:
+            self.sock.sendall(payload)
+        except OSError as exc:
+            raise DirectoryUnavailableError(self.url, type(exc).__name__) from exc
+
+    def message(self) -> bytes:
+        try:
+            while (message := _ber.read_message(self.buffer)) is None:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    raise DirectoryUnavailableError(self.url, "the server closed the connection")
+                self.buffer += chunk
+        except OSError as exc:
+            raise DirectoryUnavailableError(self.url, type(exc).__name__) from exc
+        except _ber.BerError as exc:
+            raise DirectoryUnavailableError(self.url, f"undecodable response: {exc}") from exc
+        return message
+
+
 class _Pipeline:
     """Pipelined add requests on a bound socket; results matched by message id."""
 
     _FIRST_ID = 1_000  # well above the ids ldap3 used for StartTLS and bind
 
     def __init__(self, sock: Any, url: str, timeout: float) -> None:
-        self.sock = sock
+        sock.settimeout(timeout)
+        self.stream = _Stream(sock, url)
         self.url = url
-        self.sock.settimeout(timeout)
-        self.buffer = bytearray()
 
     def run(
         self, entries: Iterable[tuple[str, AttributeInput]], window: int
@@ -543,12 +561,12 @@ class _Pipeline:
                 next_id += 1
                 next_index += 1
             if batch:
-                self._send(b"".join(batch))
+                self.stream.send(b"".join(batch))
             if not in_flight:
                 break
             low_water = 0 if exhausted else window // 2
             while len(in_flight) > low_water:
-                result = self._receive()
+                result = self._result()
                 slot = in_flight.pop(result.message_id, None)
                 if slot is None or not result.is_add_response:
                     raise DirectoryUnavailableError(
@@ -560,6 +578,13 @@ class _Pipeline:
                 yield done.pop(next_yield)
                 next_yield += 1
 
+    def _result(self) -> _ber.LdapResult:
+        message = self.stream.message()
+        try:
+            return _ber.result_of(message)
+        except _ber.BerError as exc:
+            raise DirectoryUnavailableError(self.url, f"undecodable response: {exc}") from exc
+
     def _outcome(self, result: _ber.LdapResult, dn: str) -> DirectoryError | None:
         if result.code == 0:
             return None
@@ -567,24 +592,15 @@ class _Pipeline:
             return EntryNotFoundError(parent_dn(dn))
         return _error_for(result.code, result.diagnostic, dn, self.url)
 
-    def _send(self, payload: bytes) -> None:
-        try:
-            self.sock.sendall(payload)
-        except OSError as exc:
-            raise DirectoryUnavailableError(self.url, type(exc).__name__) from exc
 
-    def _receive(self) -> _ber.LdapResult:
-        try:
-            while (message := _ber.read_message(self.buffer)) is None:
-                chunk = self.sock.recv(1 << 16)
-                if not chunk:
-                    raise DirectoryUnavailableError(self.url, "the server closed the connection")
-                self.buffer += chunk
-            return _ber.result_of(message)
-        except OSError as exc:
-            raise DirectoryUnavailableError(self.url, type(exc).__name__) from exc
-        except _ber.BerError as exc:
-            raise DirectoryUnavailableError(self.url, f"undecodable response: {exc}") from exc
+_ASSERTION_OID = "1.3.6.1.1.12"  # RFC 4528
+
+
+def _assertion(expect: Filter | None) -> list[tuple[str, bool, bytes]] | None:
+    """Return the RFC 4528 assertion control for ``expect`` (None when there is none)."""
+    if expect is None:
+        return None
+    return [(_ASSERTION_OID, True, _ber.encode_filter(expect))]
 
 
 def _describe(exc: BaseException) -> str:
