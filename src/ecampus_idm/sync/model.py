@@ -9,6 +9,7 @@ supplied at apply time.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -64,9 +65,12 @@ class Segment:
 
 
 def _frozen_attributes(attributes: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    if isinstance(attributes, MappingProxyType):
+        return attributes  # already frozen by one of our values: share it (100,000s of them)
     return MappingProxyType(
         {
-            name.lower(): (values,) if isinstance(values, str) else tuple(values)
+            # Interned: the same few dozen names repeat in every entry of a snapshot.
+            sys.intern(name.lower()): (values,) if isinstance(values, str) else tuple(values)
             for name, values in attributes.items()
         }
     )
@@ -102,7 +106,9 @@ class DesiredEntry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", _frozen_attributes(self.attributes))
-        object.__setattr__(self, "owned", frozenset(a.lower() for a in self.owned))
+        if not isinstance(self.owned, frozenset) or any(a != a.lower() for a in self.owned):
+            # A profile passes one shared lower-case set for all its entries: keep sharing it.
+            object.__setattr__(self, "owned", frozenset(a.lower() for a in self.owned))
 
 
 @dataclass(frozen=True)

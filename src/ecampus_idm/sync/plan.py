@@ -298,11 +298,14 @@ class _Planner:
             )
             self.conflicts.append(Conflict(target.key, target.dn, reason))
             return
-        attributes = dict(target.attributes)
+        attributes = target.attributes
         if target.kind is EntryKind.GROUP:
-            attributes[self.options.member_attribute.lower()] = tuple(
-                sorted(target.members | self.options.placeholder_members)
-            )
+            attributes = {
+                **attributes,
+                self.options.member_attribute.lower(): tuple(
+                    sorted(target.members | self.options.placeholder_members)
+                ),
+            }
         self.operations.append(
             Operation(
                 OpKind.CREATE,
