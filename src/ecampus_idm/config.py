@@ -48,6 +48,7 @@ from ecampus_idm.directory.base import TlsMode
 from ecampus_idm.directory.dn import parse_dn
 from ecampus_idm.errors import ConfigError, InvalidDnError
 from ecampus_idm.model import School
+from ecampus_idm.policies.settings import PolicySettings
 
 __all__ = [
     "ENV_PREFIX",
@@ -200,6 +201,7 @@ class Settings(BaseSettings):
     directory: DirectorySettings
     store: StoreSettings = StoreSettings()
     schools: tuple[School, ...] = ()
+    policies: PolicySettings = PolicySettings()
 
     @classmethod
     def settings_customise_sources(
