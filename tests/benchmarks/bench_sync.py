@@ -142,8 +142,19 @@ def timed_ldapadd(server: SlapdServer, ldif: Path, folder: Path) -> float:
     """Seconds for ldapadd (StartTLS, one connection) to load the LDIF."""
     started = time.perf_counter()
     subprocess.run(
-        ["ldapadd", "-x", "-ZZ", "-H", server.url, "-D", server.admin_dn,
-         "-y", str(folder / "pw"), "-f", str(ldif)],
+        [
+            "ldapadd",
+            "-x",
+            "-ZZ",
+            "-H",
+            server.url,
+            "-D",
+            server.admin_dn,
+            "-y",
+            str(folder / "pw"),
+            "-f",
+            str(ldif),
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
         env=_ldap_env(server, folder),
@@ -156,9 +167,25 @@ def timed_ldapsearch(server: SlapdServer, folder: Path) -> float:
     started = time.perf_counter()
     for container in (f"ou=people,{server.base_dn}", f"ou=groups,{server.base_dn}"):
         subprocess.run(
-            ["ldapsearch", "-x", "-ZZ", "-LLL", "-H", server.url, "-D", server.admin_dn,
-             "-y", str(folder / "pw"), "-E", "pr=500/noprompt", "-b", container,
-             "*", "entryCSN", "pwdAccountLockedTime"],
+            [
+                "ldapsearch",
+                "-x",
+                "-ZZ",
+                "-LLL",
+                "-H",
+                server.url,
+                "-D",
+                server.admin_dn,
+                "-y",
+                str(folder / "pw"),
+                "-E",
+                "pr=500/noprompt",
+                "-b",
+                container,
+                "*",
+                "entryCSN",
+                "pwdAccountLockedTime",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
             env=_ldap_env(server, folder),
@@ -201,10 +228,14 @@ def main() -> None:
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"people: {args.people}, groups: {SCHOOLS}")
-    print(f"(a) first run {first_seconds:.1f} s (plan {planned:.1f} s) vs ldapadd "
-          f"{ldapadd_seconds:.1f} s: ratio {first_seconds / ldapadd_seconds:.2f} (goal ≤ 1.5)")
-    print(f"(b) second run {second_seconds:.1f} s vs paged ldapsearch "
-          f"{ldapsearch_seconds:.2f} s: ratio {second_seconds / ldapsearch_seconds:.1f} (goal ≤ 10)")
+    print(
+        f"(a) first run {first_seconds:.1f} s (plan {planned:.1f} s) vs ldapadd "
+        f"{ldapadd_seconds:.1f} s: ratio {first_seconds / ldapadd_seconds:.2f} (goal ≤ 1.5)"
+    )
+    print(
+        f"(b) second run {second_seconds:.1f} s vs paged ldapsearch "
+        f"{ldapsearch_seconds:.2f} s: ratio {second_seconds / ldapsearch_seconds:.1f} (goal ≤ 10)"
+    )
     print(f"(c) peak memory {peak_mb:.0f} MB (goal < 1024)")
 
 

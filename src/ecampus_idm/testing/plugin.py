@@ -14,10 +14,25 @@ Fixtures:
     after the test, everything the test added is deleted, leaving the base tree.
 ``memory_directory`` (function)
     A :class:`~ecampus_idm.directory.memory.MemoryDirectory` with the same base tree.
+``postgres_server`` (session)
+    A throwaway PostgreSQL (:class:`~ecampus_idm.testing.postgres.PostgresServer`)
+    started from the local server binaries (``/usr/lib/postgresql/<major>/bin``).
+    Skipped without them or without the psycopg driver, unless
+    ``ECAMPUS_IDM_REQUIRE_POSTGRES=1`` (CI sets it): then it fails.
+``postgres_settings`` (function)
+    :class:`~ecampus_idm.config.StoreSettings` for a new empty database on
+    ``postgres_server``, dropped after the test.
+``postgres_store`` (function)
+    A migrated :class:`~ecampus_idm.store.sql.SqlStore` on that database.
+``sqlite_settings`` / ``sqlite_store`` (function)
+    The same for a SQLite file in the test's ``tmp_path``.
+``memory_store`` (function)
+    An empty :class:`~ecampus_idm.store.memory.MemoryStore`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NoReturn
@@ -29,24 +44,42 @@ from ecampus_idm.directory.memory import MemoryDirectory
 from ecampus_idm.testing.slapd import SlapdServer, find_slapd, start_slapd
 
 if TYPE_CHECKING:
-    from ecampus_idm.directory.ldap import LdapDirectory
+    from pathlib import Path
 
-__all__ = ["ldap_directory", "ldap_server", "memory_directory"]
+    from ecampus_idm.config import StoreSettings
+    from ecampus_idm.directory.ldap import LdapDirectory
+    from ecampus_idm.store.memory import MemoryStore
+    from ecampus_idm.store.sql import SqlStore
+    from ecampus_idm.testing.postgres import PostgresServer
+
+__all__ = [
+    "ldap_directory",
+    "ldap_server",
+    "memory_directory",
+    "memory_store",
+    "postgres_server",
+    "postgres_settings",
+    "postgres_store",
+    "sqlite_settings",
+    "sqlite_store",
+]
 
 BACKEND_VARIABLE = "ECAMPUS_IDM_LDAP_BACKEND"
 REQUIRE_VARIABLE = "ECAMPUS_IDM_REQUIRE_LDAP"
+REQUIRE_POSTGRES_VARIABLE = "ECAMPUS_IDM_REQUIRE_POSTGRES"
 BASE_DN = "dc=ecampus,dc=test"
 BASE_TREE = ("ou=people", "ou=groups", "ou=policies", "cn=default,ou=policies")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the plugin's marker."""
+    """Register the plugin's markers."""
     config.addinivalue_line("markers", "ldap: the test uses a real OpenLDAP server")
+    config.addinivalue_line("markers", "postgres: the test uses a real PostgreSQL server")
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get(REQUIRE_VARIABLE) == "1":
-        pytest.fail(f"{reason}, and {REQUIRE_VARIABLE}=1 forbids skipping", pytrace=False)
+def _unavailable(reason: str, variable: str = REQUIRE_VARIABLE) -> NoReturn:
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{reason}, and {variable}=1 forbids skipping", pytrace=False)
     pytest.skip(reason)
 
 
@@ -112,3 +145,72 @@ def reset_tree(directory: LdapDirectory | MemoryDirectory, base_dn: str) -> None
     ]
     for dn in sorted(doomed, key=lambda d: len(dn_path(d)), reverse=True):
         directory.delete(dn)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole session."""
+    from ecampus_idm.testing import postgres  # noqa: PLC0415 - loaded only when used
+
+    layout = postgres.find_postgres()
+    if layout is None:
+        _unavailable(
+            "PostgreSQL is not installed (apt-get install postgresql)", REQUIRE_POSTGRES_VARIABLE
+        )
+    if importlib.util.find_spec("psycopg") is None:
+        _unavailable("the psycopg driver is not installed", REQUIRE_POSTGRES_VARIABLE)
+    server = postgres.start_postgres(layout=layout)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_settings(postgres_server: PostgresServer) -> Iterator[StoreSettings]:
+    """Store settings for a new, empty database on ``postgres_server``; dropped afterwards."""
+    database = postgres_server.create_database()
+    try:
+        yield postgres_server.settings(database)
+    finally:
+        postgres_server.drop_database(database)
+
+
+@pytest.fixture
+def postgres_store(postgres_settings: StoreSettings) -> Iterator[SqlStore]:
+    """A migrated store on a new PostgreSQL database."""
+    from ecampus_idm.store.sql import open_store  # noqa: PLC0415 - SQLAlchemy stays lazy
+
+    store = open_store(postgres_settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> StoreSettings:
+    """Store settings for a new SQLite file in the test's temporary folder."""
+    from ecampus_idm.config import StoreSettings  # noqa: PLC0415
+
+    return StoreSettings(url=f"sqlite:///{tmp_path / 'state.sqlite3'}")
+
+
+@pytest.fixture
+def sqlite_store(sqlite_settings: StoreSettings) -> Iterator[SqlStore]:
+    """A migrated store on a new SQLite file."""
+    from ecampus_idm.store.sql import open_store  # noqa: PLC0415 - SQLAlchemy stays lazy
+
+    store = open_store(sqlite_settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def memory_store() -> MemoryStore:
+    """An empty in-memory store."""
+    from ecampus_idm.store.memory import MemoryStore  # noqa: PLC0415
+
+    return MemoryStore()
