@@ -40,7 +40,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
-from ecampus_idm.model import AccountStatus
+from ecampus_idm.model import AccountStatus, Role
 from ecampus_idm.store._sensitive import check_data, check_text
 from ecampus_idm.store.errors import PersonHasUsernameError, UsernameTakenError
 
@@ -360,6 +360,8 @@ class AccountRecord:
         created_at: When the account was created.
         status_since: When it entered ``status`` (grace and deletion delays count from it).
         last_seen_in_sources: The last time a source still listed the person.
+        roles: The roles the person held when last seen (they choose the grace and
+            retention periods once the person has left).
     """
 
     person_id: str
@@ -367,10 +369,12 @@ class AccountRecord:
     created_at: datetime
     status_since: datetime
     last_seen_in_sources: datetime | None = None
+    roles: frozenset[Role] = frozenset()
 
     def __post_init__(self) -> None:
         validate_person_id(self.person_id)
         object.__setattr__(self, "status", AccountStatus(self.status))
+        object.__setattr__(self, "roles", frozenset(Role(r) for r in self.roles))
         created = aware_utc("created_at", self.created_at)
         since = aware_utc("status_since", self.status_since)
         if since < created:

@@ -140,8 +140,16 @@ def _v1_initial(connection: Connection) -> None:
     metadata.create_all(connection)
 
 
+def _v2_account_roles(connection: Connection) -> None:
+    """The roles a person held when last seen: they choose grace and retention periods."""
+    connection.execute(
+        sa.text("ALTER TABLE accounts ADD COLUMN roles VARCHAR(128) NOT NULL DEFAULT ''")
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, events, usernames, accounts, accepted exports", _v1_initial),
+    Migration(2, "accounts.roles", _v2_account_roles),
 )
 """Every step, in order. Append only."""
 

@@ -146,6 +146,7 @@ accounts = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("status_since", UtcDateTime, nullable=False),
     sa.Column("last_seen_in_sources", UtcDateTime, nullable=True),
+    sa.Column("roles", sa.String(128), nullable=False, server_default=""),
 )
 
 accepted_exports = sa.Table(

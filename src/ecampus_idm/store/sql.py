@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine, Row, make_url
 from ecampus_idm.clock import Clock, SystemClock
 from ecampus_idm.config import StoreSettings
 from ecampus_idm.connectors.base import ExportFacts
-from ecampus_idm.model import AccountStatus
+from ecampus_idm.model import AccountStatus, Role
 from ecampus_idm.store import migrations
 from ecampus_idm.store import schema as tables
 from ecampus_idm.store._engine import WRITE, create_store_engine
@@ -601,6 +601,7 @@ class SqlStore:
                 "created_at": r.created_at,
                 "status_since": r.status_since,
                 "last_seen_in_sources": r.last_seen_in_sources,
+                "roles": ",".join(sorted(role.value for role in r.roles)),
             }
             for r in records
         }
@@ -611,7 +612,13 @@ class SqlStore:
             index_elements=[tables.accounts.c.person_id],
             set_={
                 name: upsert.excluded[name]
-                for name in ("status", "created_at", "status_since", "last_seen_in_sources")
+                for name in (
+                    "status",
+                    "created_at",
+                    "status_since",
+                    "last_seen_in_sources",
+                    "roles",
+                )
             },
         )
         with self._connection(write=True) as connection:
@@ -692,4 +699,5 @@ def _account(row: Row[Any]) -> AccountRecord:
         created_at=row.created_at,
         status_since=row.status_since,
         last_seen_in_sources=row.last_seen_in_sources,
+        roles=frozenset(Role(r) for r in row.roles.split(",") if r),
     )

@@ -42,7 +42,7 @@ from pydantic import SecretStr
 from ecampus_idm.clock import FixedClock
 from ecampus_idm.config import StoreSettings
 from ecampus_idm.connectors.base import ExportFacts, ExportLedger
-from ecampus_idm.model import AccountStatus
+from ecampus_idm.model import AccountStatus, Role
 from ecampus_idm.store.base import AccountRecord, JsonValue, NewEvent, RunStatus, Store
 from ecampus_idm.store.errors import (
     PersonHasUsernameError,
@@ -489,6 +489,7 @@ class StoreContract:
             created_at=START,
             status_since=START + timedelta(days=30),
             last_seen_in_sources=START + timedelta(days=29),
+            roles=frozenset({Role.STUDENT, Role.TEACHER}),
         )
         store.put_accounts([record])
         assert store.get_account("p1") == record
