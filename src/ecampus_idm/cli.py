@@ -9,38 +9,64 @@ Every command prints for humans by default (rich) and a single JSON document wit
 2     usage error (bad option), as click reports it
 3     configuration error (file, key and expectation printed)
 4     directory unavailable (URL and reason printed)
+5     plan held by a safety budget (review, then ``--approve HASH``)
+6     partial: applied with per-entry failures, or interrupted
 ====  ========================================================
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.tree import Tree
 
 from ecampus_idm import __version__
+from ecampus_idm.clock import Clock, SystemClock
 from ecampus_idm.config import Settings, load_config
 from ecampus_idm.directory.base import Directory, Scope
 from ecampus_idm.directory.dn import dn_path
 from ecampus_idm.errors import ConfigError, DirectoryUnavailableError, IdmError
 
-__all__ = ["EXIT_CONFIG", "EXIT_DIRECTORY", "EXIT_ERROR", "EXIT_OK", "main"]
+if TYPE_CHECKING:
+    from ecampus_idm.runner import NightlyRun, RunReport
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_DIRECTORY",
+    "EXIT_ERROR",
+    "EXIT_HELD",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 3
 EXIT_DIRECTORY = 4
+EXIT_HELD = 5
+EXIT_PARTIAL = 6
 
 _OUR_SCHEMA = ("eduPerson", "schacContactLocation", "schacLinkageIdentifiers", "ecampusPerson")
 
@@ -147,51 +173,295 @@ def directory_check(config_path: Path | None, as_json: bool) -> None:
 # -- demo ------------------------------------------------------------------------------
 
 
+# -- the nightly job ---------------------------------------------------------------------
+
+
+class _RichProgress:
+    """Progress bars for the runner's long steps (on stderr, so --json stays clean)."""
+
+    _LABELS: ClassVar[dict[str, str]] = {
+        "sources": "Sources",
+        "policies": "Politiques / policies",
+        "directory": "Annuaire / directory",
+        "apply": "Application / apply",
+    }
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, step: str, done: int, total: int | None) -> None:
+        if step not in self.tasks:
+            self.tasks[step] = self.progress.add_task(self._LABELS.get(step, step), total=total)
+        self.progress.update(self.tasks[step], completed=done, total=total)
+
+
+@contextmanager
+def _nightly(
+    settings: Settings, clock: Clock, console: Console, *, quiet: bool
+) -> Iterator[NightlyRun]:
+    """Open the store, the directory and the sources; yield the wired run; close them."""
+    from ecampus_idm.connectors import open_connectors  # noqa: PLC0415 - heavy, CLI only
+    from ecampus_idm.directory import open_directory  # noqa: PLC0415
+    from ecampus_idm.runner import NightlyRun  # noqa: PLC0415
+    from ecampus_idm.store import open_store  # noqa: PLC0415
+
+    if settings.sources is None:
+        raise ConfigError("configuration", "sources", "a [sources] section with connectors")
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    )
+    with (
+        open_store(settings.store, clock=clock) as store,
+        open_directory(settings.directory) as directory,
+        open_connectors(settings.sources) as connectors,
+        progress,
+    ):
+        yield NightlyRun(
+            settings,
+            clock=clock,
+            store=store,
+            directory=directory,
+            connectors=connectors,
+            progress=_RichProgress(progress),
+        )
+
+
+_EXIT_BY_STATUS = {"succeeded": EXIT_OK, "held": EXIT_HELD, "partial": EXIT_PARTIAL}
+
+
+def _finish_run(out: _Output, report: RunReport) -> None:
+    out.done(report.to_dict(), lambda console: _print_run(console, report))
+    code = _EXIT_BY_STATUS.get(report.status.value, EXIT_ERROR)
+    if code:
+        sys.exit(code)
+
+
+@main.command("run")
+@_config_option
+@click.option("--approve", metavar="HASH", help="Apply a held plan, if it is still this one.")
+@_json_option
+def run_command(config_path: Path | None, approve: str | None, as_json: bool) -> None:
+    """The nightly job: sources → policies → plan → apply, recorded in the store."""
+    out = _Output(as_json)
+    with _handled(out):
+        settings = load_config(config_path)
+        with _nightly(
+            settings, SystemClock(settings.institution.zone), out.console, quiet=as_json
+        ) as job:
+            report = job.run(approve=approve)
+        _finish_run(out, report)
+
+
+@main.command("apply")
+@_config_option
+@click.option("--approve", metavar="HASH", required=True, help="The hash of the reviewed plan.")
+@_json_option
+def apply_command(config_path: Path | None, approve: str, as_json: bool) -> None:
+    """Apply the reviewed plan: recomputed, and applied only if its hash is still HASH."""
+    out = _Output(as_json)
+    with _handled(out):
+        settings = load_config(config_path)
+        with _nightly(
+            settings, SystemClock(settings.institution.zone), out.console, quiet=as_json
+        ) as job:
+            report = job.run(approve=approve)
+        _finish_run(out, report)
+
+
+@main.command("plan")
+@_config_option
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the whole plan (every operation) as JSON to this file.",
+)
+@_json_option
+def plan_command(config_path: Path | None, out_file: Path | None, as_json: bool) -> None:
+    """Compute today's plan without writing anything (the dry run)."""
+    out = _Output(as_json)
+    with _handled(out):
+        settings = load_config(config_path)
+        with _nightly(
+            settings, SystemClock(settings.institution.zone), out.console, quiet=as_json
+        ) as job:
+            report = job.plan()
+        if out_file is not None and report.plan is not None:
+            out_file.write_text(report.plan.to_json(), "utf-8")
+        out.done(report.to_dict(), lambda console: _print_run(console, report))
+        if report.plan is not None and report.plan.held:
+            sys.exit(EXIT_HELD)
+
+
+@main.command("sample")
+@click.option("--people", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=2026, show_default=True)
+@_json_option
+def sample_command(people: int, out_dir: Path, seed: int, as_json: bool) -> None:
+    """Write synthetic but realistic exports (and their sources.toml) into a folder."""
+    from ecampus_idm.connectors import write_sample  # noqa: PLC0415
+
+    out = _Output(as_json)
+    with _handled(out):
+        summary = write_sample(out_dir, people, seed)
+        document = {"ok": True, **summary.as_dict()}
+
+        def human(console: Console) -> None:
+            table = Table(title=f"{summary.people} personnes / people → {summary.out_dir}")
+            table.add_column("source")
+            table.add_column("lignes / rows", justify="right")
+            for name, rows in summary.rows.items():
+                table.add_row(name, str(rows))
+            console.print(table)
+            console.print(
+                f"Lignes défectueuses / bad rows: {summary.total_bad_rows}; "
+                f"config: {summary.config}"
+            )
+
+        out.done(document, human)
+
+
+@main.command("status")
+@_config_option
+@click.option("--runs", type=click.IntRange(1, 200), default=10, show_default=True)
+@_json_option
+def status_command(config_path: Path | None, runs: int, as_json: bool) -> None:
+    """Recent runs, accounts per status and the last accepted export of each source."""
+    from ecampus_idm.store import open_store  # noqa: PLC0415
+
+    out = _Output(as_json)
+    with _handled(out):
+        settings = load_config(config_path)
+        with open_store(settings.store) as store:
+            recent = store.recent_runs(runs)
+            accounts = Counter(r.status.value for r in store.accounts().values())
+            names = [c.name for c in settings.sources.connectors] if settings.sources else []
+            exports = {name: store.last_accepted(name) for name in names}
+        document = {
+            "ok": True,
+            "runs": [
+                {
+                    "run_id": r.run_id,
+                    "kind": r.kind,
+                    "status": r.status.value,
+                    "started_at": r.started_at.isoformat(),
+                    "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                    "counts": dict(r.counts),
+                    "plan_hash": r.plan_hash,
+                    "message": r.message,
+                }
+                for r in recent
+            ],
+            "accounts": dict(sorted(accounts.items())),
+            "exports": {
+                name: None if facts is None else facts.model_dump(mode="json")
+                for name, facts in exports.items()
+            },
+        }
+
+        def human(console: Console) -> None:
+            table = Table(title="Exécutions récentes / recent runs")
+            for column in ("#", "kind", "status", "started", "counts", "message"):
+                table.add_column(column)
+            for r in recent:
+                table.add_row(
+                    str(r.run_id),
+                    r.kind,
+                    r.status.value,
+                    r.started_at.strftime("%Y-%m-%d %H:%M"),
+                    ", ".join(f"{k} {v}" for k, v in r.counts.items()),
+                    r.message or "",
+                )
+            console.print(table)
+            console.print(
+                "Comptes / accounts: "
+                + (", ".join(f"{k} {v}" for k, v in sorted(accounts.items())) or "-")
+            )
+
+        out.done(document, human)
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
 @main.command("demo")
+@click.option("--people", type=click.IntRange(10, 200_000), default=3000, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-output"),
+    show_default=True,
+    help="Where the sample exports and the SQLite store go (replaced on each demo).",
+)
 @click.option(
     "--keep",
     is_flag=True,
     help="Keep the throwaway OpenLDAP running until Ctrl-C (its URL and CA are printed).",
 )
 @_json_option
-def demo(keep: bool, as_json: bool) -> None:
-    """Run the main job on the embedded default: sample school group, throwaway OpenLDAP.
+def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
+    """The main job on the embedded default: sample data, throwaway OpenLDAP, SQLite.
 
-    Today this starts the directory, loads the demo configuration and shows both; the
-    sync engine (sources, policies, plan, apply, welcome mails) plugs in here as it lands.
+    Writes synthetic exports of PEOPLE humans, starts a throwaway OpenLDAP, runs the
+    nightly job twice (the second run must have nothing to do) and shows what it did.
     """
+    from ecampus_idm.connectors import write_sample  # noqa: PLC0415
     from ecampus_idm.testing.slapd import start_slapd  # noqa: PLC0415 - only the demo needs it
 
     out = _Output(as_json)
     with _handled(out):
+        for stale in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
+            (out_dir / stale).unlink(missing_ok=True)
+        summary = write_sample(out_dir / "exports", people)
         started = time.monotonic()
         with out.console.status("Démarrage d'un OpenLDAP jetable / starting a throwaway OpenLDAP…"):
             server = start_slapd()
         startup = time.monotonic() - started
         try:
-            settings = _demo_settings(server.settings())
+            settings = _demo_settings(server.settings(), summary.config, out_dir)
+            clock = SystemClock(settings.institution.zone)
+            with _nightly(settings, clock, out.console, quiet=as_json) as job:
+                first = job.run()
+                second = job.run()
             with server.connect() as directory:
-                report = _describe_directory(directory, settings)
-            report["startup_seconds"] = round(startup, 3)
-            report["config"] = _masked(settings)
-            report["sync"] = "not yet available: the sync engine lands with issue 5"
-            report["ca_file"] = str(server.ca_file)
+                tree = _describe_directory(directory, settings)
+            document = {
+                "ok": first.status.value == "succeeded" and second.status.value == "succeeded",
+                "startup_seconds": round(startup, 3),
+                "sample": summary.as_dict(),
+                "first_run": first.to_dict(),
+                "second_run": second.to_dict(),
+                "directory": tree,
+                "config": _masked(settings),
+            }
 
             def human(console: Console) -> None:
-                _print_settings(console, settings)
-                _print_directory(console, report)
                 console.print(
-                    f"OpenLDAP jetable prêt en {startup:.2f} s sur {server.url} "
-                    f"(StartTLS, CA {server.ca_file})."
+                    f"OpenLDAP jetable prêt en {startup:.2f} s sur {server.url} (StartTLS). "
+                    f"Exports : {summary.out_dir} ({summary.people} personnes)."
                 )
+                console.rule("1re exécution / first run")
+                _print_run(console, first)
+                console.rule("2e exécution / second run")
+                _print_run(console, second)
+                _print_directory(console, tree)
                 console.print(
-                    "[yellow]Le moteur de synchronisation n'existe pas encore : la démo "
-                    "s'arrête après avoir montré la configuration et l'annuaire.[/]"
+                    "[dim]Courriels de bienvenue : pas encore (issue 6). "
+                    "Welcome mails: not yet (issue 6).[/]"
                 )
 
-            out.done(report, human)
+            out.done(document, human)
             if keep:
-                out.console.print("Ctrl-C pour arrêter / to stop.")
+                out.console.print(f"{server.url} — CA {server.ca_file} — Ctrl-C pour arrêter.")
                 while server.is_running():
                     time.sleep(1)
         except KeyboardInterrupt:
@@ -200,11 +470,43 @@ def demo(keep: bool, as_json: bool) -> None:
             server.stop()
 
 
-def _demo_settings(directory: Any) -> Settings:
+def _demo_settings(directory: Any, sources_file: Path, out_dir: Path) -> Settings:
     text = resources.files("ecampus_idm.data").joinpath("demo.toml").read_text("utf-8")
     data = tomllib.loads(text)
+    sample = tomllib.loads(sources_file.read_text("utf-8"))
+    data["schools"] = sample["schools"]
+    data["sources"] = {
+        **sample["sources"],
+        # A fresh key per demo: the demo's store and directory are fresh too.
+        "pseudonym_key": secrets.token_urlsafe(48),
+    }
     data["directory"] = directory
-    return Settings(**data)
+    data["store"] = {"url": f"sqlite:///{(out_dir / 'state.sqlite3').resolve()}"}
+    return Settings(**data).resolve_paths(sources_file.parent.resolve(), ca_file=False)
+
+
+def _print_run(console: Console, report: RunReport) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_row("statut / status", f"[bold]{report.status.value}[/] {report.message}")
+    table.add_row("personnes / people", str(report.people))
+    table.add_row("lignes écartées / quarantined", str(report.quarantined))
+    if report.refused:
+        table.add_row("sources refusées / refused", ", ".join(report.refused))
+    table.add_row(
+        "comptes / accounts", ", ".join(f"{k} {v}" for k, v in sorted(report.accounts.items()))
+    )
+    if report.plan is not None:
+        table.add_row("plan", report.plan.summary())
+    if report.deferred:
+        table.add_row("différées / deferred", str(report.deferred))
+    if report.applied is not None:
+        applied = ", ".join(f"{k} {v}" for k, v in report.applied.applied.items()) or "-"
+        table.add_row("appliqué / applied", applied)
+        for failure in report.applied.failures[:10]:
+            table.add_row(
+                "échec / failure", f"{failure.kind.value} {failure.dn}: {failure.message}"
+            )
+    console.print(table)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -219,16 +521,20 @@ def _describe_directory(directory: Directory, settings: Settings) -> dict[str, A
     base = settings.directory.base_dn
     counts: dict[str, int] = {}
     tree: list[dict[str, Any]] = []
-    for entry in directory.search(base, scope=Scope.SUBTREE, attributes=["objectClass"]):
-        depth = len(dn_path(entry.dn)) - len(dn_path(base))
-        tree.append({"dn": entry.dn, "depth": depth, "objectClass": list(entry.get("objectClass"))})
+    # The base and its containers only: the people themselves are counted, not listed.
+    for scope, top in ((Scope.BASE, base), (Scope.ONELEVEL, base)):
+        for entry in directory.search(top, scope=scope, attributes=["objectClass"]):
+            depth = len(dn_path(entry.dn)) - len(dn_path(base))
+            tree.append(
+                {"dn": entry.dn, "depth": depth, "objectClass": list(entry.get("objectClass"))}
+            )
     for container in (settings.directory.people_dn, settings.directory.groups_dn):
         counts[container] = sum(
             1 for _ in directory.search(container, scope=Scope.ONELEVEL, attributes=["1.1"])
         )
     schema = directory.get("cn=Subschema", ["objectClasses"])
-    classes = " ".join(schema.get("objectClasses")) if schema else ""
-    offered = {name: f"NAME '{name}'" in classes for name in _OUR_SCHEMA}
+    known = " ".join(schema.get("objectClasses")) if schema else ""
+    offered = {name: f"NAME '{name}'" in known for name in _OUR_SCHEMA}
     return {
         "ok": True,
         "url": directory.url,
@@ -256,9 +562,11 @@ def _print_directory(console: Console, report: dict[str, Any]) -> None:
     nodes = {0: tree}
     for entry in report["entries"]:
         parent = nodes.get(entry["depth"] - 1, tree)
-        nodes[entry["depth"]] = parent.add(
-            f"{entry['dn']} [dim]{', '.join(entry['objectClass'])}[/]"
-        )
+        label = f"{entry['dn']} [dim]{', '.join(entry['objectClass'])}[/]"
+        children = report["children"].get(entry["dn"])
+        if children is not None:
+            label += f" — {children} entrées / entries"
+        nodes[entry["depth"]] = parent.add(label)
     console.print(tree)
     schema = ", ".join(f"{k} {'✓' if ok else '✗'}" for k, ok in report["schema"].items())
     console.print(f"Schéma / schema: {schema}")

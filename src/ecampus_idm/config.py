@@ -48,6 +48,7 @@ from ecampus_idm.directory.base import TlsMode
 from ecampus_idm.directory.dn import parse_dn
 from ecampus_idm.errors import ConfigError, InvalidDnError
 from ecampus_idm.model import School
+from ecampus_idm.connectors.settings import SourcesSettings
 from ecampus_idm.policies.settings import PolicySettings
 
 __all__ = [
@@ -202,6 +203,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     schools: tuple[School, ...] = ()
     policies: PolicySettings = PolicySettings()
+    sources: SourcesSettings | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -229,13 +231,15 @@ class Settings(BaseSettings):
         """Return the configured school with ``code`` (case-insensitive), if any."""
         return next((s for s in self.schools if s.code.upper() == code.upper()), None)
 
-    def resolve_paths(self, base: Path) -> Self:
-        """Return a copy whose relative paths are made relative to ``base``."""
-        ca_file = self.directory.ca_file
-        if ca_file is None or ca_file.is_absolute():
-            return self
-        directory = self.directory.model_copy(update={"ca_file": base / ca_file})
-        return self.model_copy(update={"directory": directory})
+    def resolve_paths(self, base: Path, *, ca_file: bool = True) -> Self:
+        """Return a copy whose relative paths (CA file, exports) are relative to ``base``."""
+        update: dict[str, object] = {}
+        ca = self.directory.ca_file
+        if ca_file and ca is not None and not ca.is_absolute():
+            update["directory"] = self.directory.model_copy(update={"ca_file": base / ca})
+        if self.sources is not None:
+            update["sources"] = self.sources.resolve_paths(base)
+        return self.model_copy(update=update) if update else self
 
 
 def load_config(path: Path | None = None) -> Settings:
@@ -281,9 +285,11 @@ def load_config(path: Path | None = None) -> Settings:
         raise ConfigError(
             variable, field_name, "a value in the expected format (JSON for lists and tables)"
         ) from exc
-    if path is None or _env_source(["directory", "ca_file"]):
+    if path is None:
         return settings
-    return settings.resolve_paths(path.resolve().parent)
+    return settings.resolve_paths(
+        path.resolve().parent, ca_file=not _env_source(["directory", "ca_file"])
+    )
 
 
 def _config_error(exc: ValidationError, file_source: str) -> ConfigError:

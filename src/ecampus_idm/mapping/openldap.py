@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ecampus_idm.directory.dn import build_dn
-from ecampus_idm.model import AccountStatus, Person, Role, School
+from ecampus_idm.model import AccountStatus, Category, Person, Role, School
 from ecampus_idm.policies.engine import PersonVerdict
 from ecampus_idm.sync.budgets import DEFAULT_BUDGETS, Budget
 from ecampus_idm.sync.model import DesiredEntry, EntryKind, ObservedEntry, Segment
@@ -225,9 +225,14 @@ class OpenLdapProfile:
     def _group_segment(self, name: str) -> Segment:
         folded = name.casefold()
         matches = [c for c in self._by_code if folded == c or folded.startswith(c + "-")]
-        if not matches:
-            return Segment()
-        return self._segment(max(matches, key=len))
+        if matches:
+            return self._segment(max(matches, key=len))
+        for category in Category:  # category-wide groups ("he-students")
+            if folded == category.value.casefold() or folded.startswith(
+                f"{category.value.casefold()}-"
+            ):
+                return Segment(category.value, "")
+        return Segment()
 
 
 def _current_schools(person: Person, today: date) -> tuple[str, ...]:

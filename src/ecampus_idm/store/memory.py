@@ -10,7 +10,6 @@ SQLite and PostgreSQL, which is what makes it trustworthy.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -56,6 +55,18 @@ class _State:
     next_run: int = 1
     next_event: int = 1
 
+    def copy(self) -> _State:
+        """A copy of the containers; the values are frozen, so they can be shared."""
+        return _State(
+            runs=dict(self.runs),
+            events=list(self.events),
+            usernames=dict(self.usernames),
+            accounts=dict(self.accounts),
+            exports=dict(self.exports),
+            next_run=self.next_run,
+            next_event=self.next_event,
+        )
+
 
 class MemoryStore:
     """The in-memory twin of :class:`~ecampus_idm.store.sql.SqlStore`.
@@ -82,7 +93,7 @@ class MemoryStore:
     def transaction(self) -> Iterator[None]:
         """Group calls into one atomic unit (see :meth:`Store.transaction`)."""
         with self._lock:
-            snapshot = copy.deepcopy(self._state)
+            snapshot = self._state.copy()
             try:
                 yield
             except BaseException:

@@ -481,6 +481,16 @@ class StoreContract:
 
     # -- account memory ------------------------------------------------------------------
 
+    def test_transaction_after_a_finished_run(self, store: Store) -> None:
+        """A transaction works after runs finished with counts, and rolls back as one."""
+        run = store.start_run("run")
+        store.finish_run(run.run_id, RunStatus.SUCCEEDED, counts={"create": 3})
+        with pytest.raises(RuntimeError), store.transaction():
+            store.put_accounts([_account("p1")])
+            raise RuntimeError
+        assert store.get_account("p1") is None
+        assert store.get_run(run.run_id).counts == {"create": 3}
+
     def test_account_round_trips(self, store: Store) -> None:
         """A stored account record reads back equal, times aware in UTC."""
         record = AccountRecord(

@@ -161,4 +161,5 @@ def test_segment_of_observed_group_uses_school_prefix() -> None:
     """A group named after a school belongs to that school's segment."""
     group = profile().group("eps-charleroi-staff", [])
     assert group.segment == Segment("PS", "EPS-CHARLEROI")
-    assert profile().group("he-students", []).segment == Segment()
+    assert profile().group("he-students", []).segment == Segment("HE", "")
+    assert profile().group("everyone", []).segment == Segment()

@@ -1,0 +1,449 @@
+"""One nightly run, end to end: sources → policies → mapping → plan → apply → store.
+
+:class:`NightlyRun` wires the parts that each do one thing:
+
+1. **sources** — every configured connector is read, validated and correlated
+   (:func:`~ecampus_idm.identity.population.load_population`); a source refused by its
+   whole-export checks is not used, and its people are *not* taken for leavers: every
+   operation that takes something away (delete, disable, group removal) is deferred
+   while any source is refused;
+2. **policies** — :class:`~ecampus_idm.policies.engine.PolicyEngine` decides, for every
+   person known to the sources or the store, the account status, username and access;
+3. **mapping** — the OpenLDAP profile turns verdicts into desired entries;
+4. **plan** — one snapshot read of the directory, then the pure diff with its budgets;
+5. **apply** — the only writer; initial passwords are generated here and go straight into
+   the entries (the welcome-mail issue adds their encrypted custody);
+6. **store** — usernames are reserved before the entries exist, and the run, the account
+   memory and one event per lifecycle change are recorded after.
+
+A plan over budget is *held*: nothing is written and the run ends with status ``held``;
+``run(approve=hash)`` recomputes the plan and applies it only if it is still exactly the
+reviewed one (same hash).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from ecampus_idm.clock import Clock
+from ecampus_idm.config import Settings
+from ecampus_idm.connectors.base import Connector, ExportFacts, ExportLedger
+from ecampus_idm.directory.base import Directory
+from ecampus_idm.errors import IdmError
+from ecampus_idm.identity.population import Population, load_population
+from ecampus_idm.identity.pseudonym import Pseudonymiser
+from ecampus_idm.mapping.openldap import OpenLdapProfile
+from ecampus_idm.model import Account, AccountStatus, Person
+from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
+from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
+from ecampus_idm.store.base import AccountRecord, NewEvent, RunStatus, Store
+from ecampus_idm.sync.apply import ApplyReport, PlanApprovalError, apply
+from ecampus_idm.sync.model import Operation, OpKind
+from ecampus_idm.sync.plan import Plan, plan
+from ecampus_idm.sync.target import read_snapshot
+
+__all__ = ["NightlyRun", "Progress", "RunReport"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int | None], None]
+"""Called as ``progress(step, done, total)`` during long steps (total None: unknown)."""
+
+_TAKE_AWAY = frozenset({OpKind.DELETE, OpKind.DISABLE, OpKind.REMOVE_MEMBER})
+
+
+@dataclass
+class RunReport:
+    """What a run (or a dry run) found and did.
+
+    Attributes:
+        status: How it ended (the CLI's exit code follows it).
+        run_id: The store's id of the run.
+        people: People read from the sources.
+        quarantined: Rows set aside by validation.
+        refused: Sources not used, with the reason.
+        reviews: Possible duplicates left for a human.
+        accounts: Verdicts per account status (``pending`` for people without account yet).
+        plan: The plan (operations deferred because of a refused source removed).
+        deferred: Operations deferred because a source was refused.
+        applied: The apply report, when the plan was applied.
+        message: One human sentence.
+    """
+
+    status: RunStatus
+    run_id: int | None = None
+    people: int = 0
+    quarantined: int = 0
+    refused: dict[str, str] = field(default_factory=dict)
+    reviews: int = 0
+    accounts: Counter[str] = field(default_factory=Counter)
+    plan: Plan | None = None
+    deferred: int = 0
+    applied: ApplyReport | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready form (never a password)."""
+        return {
+            "status": self.status.value,
+            "run_id": self.run_id,
+            "people": self.people,
+            "quarantined": self.quarantined,
+            "refused_sources": self.refused,
+            "reviews": self.reviews,
+            "accounts": dict(sorted(self.accounts.items())),
+            "plan": None
+            if self.plan is None
+            else {
+                "hash": self.plan.hash,
+                "held": self.plan.held,
+                "counts": self.plan.counts(),
+                "per_segment": self.plan.counts_per_segment(),
+                "tripped": [t.message for t in self.plan.tripped],
+                "conflicts": len(self.plan.conflicts),
+            },
+            "deferred": self.deferred,
+            "applied": None if self.applied is None else self.applied.to_dict(),
+            "message": self.message,
+        }
+
+
+@dataclass
+class _Prepared:
+    population: Population
+    persons: list[Person]
+    verdicts: tuple[PersonVerdict, ...]
+    plan: Plan
+    deferred: int
+
+
+class _ReadOnlyLedger:
+    """A ledger that answers but never records: a dry run must not move the baseline."""
+
+    def __init__(self, inner: ExportLedger) -> None:
+        self._inner = inner
+
+    def last_accepted(self, source: str) -> ExportFacts | None:
+        return self._inner.last_accepted(source)
+
+    def record_accepted(self, facts: ExportFacts) -> None:
+        del facts
+
+
+class NightlyRun:
+    """The nightly job, wired from the configuration and injected components.
+
+    Args:
+        settings: The configuration (sources, policies, directory layout, schools).
+        clock: The run's clock (the calendar rules use its local date).
+        store: The state store.
+        directory: The target directory.
+        connectors: The opened sources, in order of precedence.
+        engine: The policy engine (built from ``settings.policies`` when None).
+        progress: Called during long steps, for progress bars.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        store: Store,
+        directory: Directory,
+        connectors: Sequence[Connector],
+        engine: PolicyEngine | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.directory = directory
+        self.connectors = list(connectors)
+        self.engine = engine or PolicyEngine(settings.policies)
+        self.profile = OpenLdapProfile(
+            settings.directory.people_dn,
+            settings.directory.groups_dn,
+            settings.institution.mail_domain,
+            settings.schools,
+        )
+        self.progress = progress
+
+    # -- public ---------------------------------------------------------------------------
+
+    def plan(self) -> RunReport:
+        """Compute today's plan without writing anything (the dry run)."""
+        prepared = self._prepare(record_exports=False)
+        return self._report(prepared, RunStatus.HELD if prepared.plan.held else RunStatus.SUCCEEDED)
+
+    def run(self, *, approve: str | None = None) -> RunReport:
+        """Run the whole nightly job.
+
+        Args:
+            approve: The hash of a reviewed plan; required to apply a held plan, and the
+                run refuses to apply anything else.
+
+        Returns:
+            The report; its status says succeeded, held, partial or failed.
+        """
+        run = self.store.start_run("run")
+        try:
+            prepared = self._prepare(record_exports=True)
+            report = self._report(prepared, RunStatus.SUCCEEDED)
+            report.run_id = run.run_id
+            if approve is not None and approve != prepared.plan.hash:
+                report.status = RunStatus.HELD
+                report.message = (
+                    f"the plan is now {prepared.plan.hash[:12]}, not the approved "
+                    f"{approve[:12]}: review the new plan"
+                )
+            elif prepared.plan.held and approve is None:
+                report.status = RunStatus.HELD
+                report.message = "held by its safety budgets: review and approve by hash"
+            else:
+                self._apply(prepared, report, run.run_id, approve)
+        except IdmError as exc:
+            self.store.finish_run(run.run_id, RunStatus.FAILED, message=str(exc)[:500])
+            raise
+        self.store.finish_run(
+            run.run_id,
+            report.status,
+            counts=_counts(report),
+            plan_hash=prepared.plan.hash,
+            message=report.message or None,
+        )
+        return report
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _prepare(self, *, record_exports: bool) -> _Prepared:
+        sources = self.settings.sources
+        if sources is None:
+            raise IdmError("no [sources] section: nothing to read people from")
+        ledger: ExportLedger = self.store if record_exports else _ReadOnlyLedger(self.store)
+        self._step("sources", 0, len(self.connectors))
+        population = load_population(
+            self.connectors,
+            Pseudonymiser(sources.pseudonym_key),
+            clock=self.clock,
+            schools=self.settings.schools,
+            ledger=ledger,
+        )
+        persons = list(population.people)
+        self._step("sources", len(self.connectors), len(self.connectors))
+        snapshot = self._store_snapshot()
+        self._step("policies", 0, len(persons))
+        verdicts = self.engine.decide(persons, snapshot, self.clock)
+        self._step("policies", len(persons), len(persons))
+        desired = self.profile.desired(persons, verdicts, self.clock.today())
+        spec = self.profile.target()
+        observed = list(
+            read_snapshot(self.directory, spec, progress=lambda n: self._step("directory", n, None))
+        )
+        result = plan(desired, observed, self.profile.plan_options())
+        deferred = 0
+        if not population.complete:
+            kept = tuple(op for op in result.operations if op.kind not in _TAKE_AWAY)
+            deferred = len(result.operations) - len(kept)
+            tripped = tuple(t for t in result.tripped if t.budget.kind not in _TAKE_AWAY)
+            result = Plan(kept, result.conflicts, tripped)
+        return _Prepared(population, persons, verdicts, result, deferred)
+
+    def _apply(
+        self, prepared: _Prepared, report: RunReport, run_id: int, approve: str | None
+    ) -> None:
+        verdicts = {v.person_id: v for v in prepared.verdicts}
+        persons = {p.person_id: p for p in prepared.persons}
+        creates = [
+            op for op in prepared.plan.operations if op.kind is OpKind.CREATE and op.set_password
+        ]
+        live = {r.person_id for r in self.store.username_records() if not r.tombstoned}
+        reservations = [
+            (verdicts[op.key].username or "", op.key)
+            for op in creates
+            if op.key in verdicts and op.key not in live
+        ]
+        self.store.reserve_usernames(reservations)
+        passwords = self._passwords(creates, verdicts, persons)
+        total = len(prepared.plan.operations)
+        done = Counter[str]()
+
+        def progress(_: Operation) -> None:
+            done["ops"] += 1
+            self._step("apply", done["ops"], total)
+
+        try:
+            applied = apply(
+                prepared.plan,
+                self.directory,
+                self.profile.target(),
+                approve=approve,
+                passwords=lambda key: passwords[key],
+                progress=progress,
+            )
+        except PlanApprovalError as exc:
+            report.status = RunStatus.HELD
+            report.message = str(exc)
+            return
+        finally:
+            passwords.clear()
+        report.applied = applied
+        failed = {f.key for f in applied.failures}
+        self._remember(prepared.verdicts, persons, failed, run_id)
+        if applied.interrupted:
+            report.status = RunStatus.PARTIAL
+            report.message = f"interrupted: {applied.interrupted}"
+        elif applied.failures:
+            report.status = RunStatus.PARTIAL
+            report.message = f"{len(applied.failures)} operation(s) failed"
+        else:
+            report.message = "applied" if not prepared.plan.is_empty else "nothing to do"
+
+    def _passwords(
+        self,
+        creates: list[Operation],
+        verdicts: dict[str, PersonVerdict],
+        persons: dict[str, Person],
+    ) -> dict[str, SecretStr]:
+        generator = self.engine.initial_passwords
+        result: dict[str, SecretStr] = {}
+        for op in creates:
+            verdict, person = verdicts.get(op.key), persons.get(op.key)
+            result[op.key] = generator.generate(
+                username=(verdict.username or "") if verdict else "",
+                display_name=person.display_name if person else "",
+            )
+        return result
+
+    def _remember(
+        self,
+        verdicts: tuple[PersonVerdict, ...],
+        persons: dict[str, Person],
+        failed: set[str],
+        run_id: int,
+    ) -> None:
+        now = self.clock.now()
+        previous = self.store.accounts()
+        records: list[AccountRecord] = []
+        events: list[NewEvent] = []
+        released: list[str] = []
+        for verdict in verdicts:
+            if verdict.status is None or verdict.person_id in failed:
+                continue
+            before = previous.get(verdict.person_id)
+            record = _record(verdict, before, persons.get(verdict.person_id), now)
+            records.append(record)
+            if before is None or before.status is not record.status:
+                events.append(_event(verdict, record.status, run_id))
+                if record.status is AccountStatus.DELETED and verdict.username:
+                    released.append(verdict.username)
+        with self.store.transaction():
+            self.store.put_accounts(records)
+            self.store.record_events(events)
+            for username in released:
+                self.store.release_username(username)
+
+    def _store_snapshot(self) -> StoreSnapshot:
+        """Everything the policies need from the store: two bulk reads."""
+        zone = self.settings.institution.zone
+        accounts = self.store.accounts()
+        usernames = self.store.username_records()
+        by_person: dict[str, str] = {}
+        for name in sorted(usernames, key=lambda r: (r.released_at is None, r.reserved_at)):
+            by_person[name.person_id] = name.username  # live last, so it wins
+        histories = []
+        for person_id, record in accounts.items():
+            username = by_person.get(person_id)
+            account = (
+                None
+                if username is None
+                else Account(
+                    username=username,
+                    person_id=person_id,
+                    status=record.status,
+                    created_at=record.created_at,
+                    status_since=record.status_since,
+                )
+            )
+            seen = record.last_seen_in_sources or record.created_at
+            histories.append(
+                PersonHistory(
+                    person_id=person_id,
+                    last_seen=seen.astimezone(zone).date(),
+                    roles=record.roles,
+                    account=account,
+                )
+            )
+        attached = {h.account.username for h in histories if h.account is not None}
+        tombstones = frozenset(r.username for r in usernames if r.username not in attached)
+        return StoreSnapshot(people=tuple(histories), tombstones=tombstones)
+
+    def _report(self, prepared: _Prepared, status: RunStatus) -> RunReport:
+        population = prepared.population
+        accounts: Counter[str] = Counter(
+            v.status.value if v.status is not None else "pending" for v in prepared.verdicts
+        )
+        return RunReport(
+            status=status,
+            people=len(prepared.persons),
+            quarantined=len(population.report.issues),
+            refused={name: str(error) for name, error in population.failed.items()},
+            reviews=len(population.reviews),
+            accounts=accounts,
+            plan=prepared.plan,
+            deferred=prepared.deferred,
+        )
+
+    def _step(self, name: str, done: int, total: int | None) -> None:
+        if self.progress is not None:
+            self.progress(name, done, total)
+
+
+def _record(
+    verdict: PersonVerdict, before: AccountRecord | None, person: Person | None, now: datetime
+) -> AccountRecord:
+    status = verdict.status
+    assert status is not None  # noqa: S101 - callers skip verdicts without an account
+    unchanged = before is not None and before.status is status
+    return AccountRecord(
+        person_id=verdict.person_id,
+        status=status,
+        created_at=before.created_at if before is not None else now,
+        status_since=before.status_since if unchanged and before is not None else now,
+        last_seen_in_sources=now
+        if verdict.present
+        else (before.last_seen_in_sources if before is not None else None),
+        roles=person.roles if person is not None else (before.roles if before else frozenset()),
+    )
+
+
+def _event(verdict: PersonVerdict, status: AccountStatus, run_id: int) -> NewEvent:
+    decision = next(
+        (d for d in reversed(verdict.decisions) if d.reason.code.startswith("lifecycle")),
+        verdict.decisions[0] if verdict.decisions else None,
+    )
+    kind = "account.created" if verdict.new_account else f"account.{status.value}"
+    return NewEvent(
+        person_id=verdict.person_id,
+        kind=kind,
+        reason_fr=decision.reason.fr if decision else "Changement de statut du compte.",
+        reason_en=decision.reason.en if decision else "Account status changed.",
+        run_id=run_id,
+        data={"status": status.value, "username": verdict.username or ""},
+    )
+
+
+def _counts(report: RunReport) -> dict[str, int]:
+    counts: dict[str, int] = {"people": report.people, "quarantined": report.quarantined}
+    if report.plan is not None:
+        counts.update(report.plan.counts())
+    if report.applied is not None:
+        counts["failures"] = len(report.applied.failures)
+    counts["deferred"] = report.deferred
+    return counts
