@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import secrets
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from ecampus_idm.connectors import open_connectors, write_sample
 from ecampus_idm.directory.base import Directory
 from ecampus_idm.directory.filters import eq
 from ecampus_idm.runner import NightlyRun, RunReport
+from ecampus_idm.store import open_store
 from ecampus_idm.store.base import RunStatus, Store
 from ecampus_idm.store.memory import MemoryStore
 from ecampus_idm.sync import OpKind
@@ -82,7 +82,7 @@ def _settings(folder: Path, directory: dict[str, object]) -> Settings:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path) -> World:
     """Sample exports of 400 people, a memory directory and store, on 2 October 2026."""
     write_sample(tmp_path, 400)
     clock = FixedClock.on(date(2026, 10, 2))
@@ -95,7 +95,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             "base_dn": BASE,
         },
     )
-    yield World(tmp_path, settings, clock, MemoryStore(clock), memory_base_tree())
+    return World(tmp_path, settings, clock, MemoryStore(clock), memory_base_tree())
 
 
 def test_first_run_creates_and_second_has_nothing_to_do(world: World) -> None:
@@ -177,8 +177,6 @@ def test_nightly_run_on_slapd_with_sqlite(
     ldap_server: SlapdServer, ldap_directory: Directory, tmp_path: Path
 ) -> None:
     """The same run against a real slapd and a SQLite store converges in one run."""
-    from ecampus_idm.store import open_store
-
     write_sample(tmp_path, 200)
     settings = _settings(tmp_path, ldap_server.settings().model_dump())
     settings = settings.model_copy(

@@ -485,9 +485,14 @@ class StoreContract:
         """A transaction works after runs finished with counts, and rolls back as one."""
         run = store.start_run("run")
         store.finish_run(run.run_id, RunStatus.SUCCEEDED, counts={"create": 3})
-        with pytest.raises(RuntimeError), store.transaction():
-            store.put_accounts([_account("p1")])
-            raise RuntimeError
+
+        def fail_inside() -> None:
+            with store.transaction():
+                store.put_accounts([_account("p1")])
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            fail_inside()
         assert store.get_account("p1") is None
         assert store.get_run(run.run_id).counts == {"create": 3}
 
