@@ -44,11 +44,11 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from ecampus_idm.connectors.settings import SourcesSettings
 from ecampus_idm.directory.base import TlsMode
 from ecampus_idm.directory.dn import parse_dn
 from ecampus_idm.errors import ConfigError, InvalidDnError
 from ecampus_idm.model import School
-from ecampus_idm.connectors.settings import SourcesSettings
 from ecampus_idm.policies.settings import PolicySettings
 
 __all__ = [
