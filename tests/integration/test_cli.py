@@ -30,25 +30,29 @@ def _write_config(path: Path, server: SlapdServer, **directory: str) -> Path:
 
 
 @pytest.mark.ldap
-def test_demo_json_shows_directory_and_masked_config() -> None:
-    """`ecampus-idm demo --json` starts slapd and reports the tree, schema and config."""
+def test_demo_json_runs_twice_and_converges(tmp_path: Path) -> None:
+    """`ecampus-idm demo --json` creates accounts, then has nothing to do; config masked."""
     result = subprocess.run(
-        [sys.executable, "-m", "ecampus_idm", "demo", "--json"],
+        [sys.executable, "-m", "ecampus_idm", "demo", "--json", "--people", "200"],
         capture_output=True,
         text=True,
         check=False,
-        timeout=60,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["schema"] == {
+    assert report["ok"]
+    assert report["second_run"]["plan"]["counts"] == {}
+    assert report["first_run"]["plan"]["counts"]["create"] > 0
+    assert report["directory"]["schema"] == {
         "eduPerson": True,
         "schacContactLocation": True,
         "schacLinkageIdentifiers": True,
         "ecampusPerson": True,
     }
     assert report["config"]["directory"]["bind_password"] == "**********"
-    assert {e["dn"] for e in report["entries"]} >= {"ou=people,dc=ecampus,dc=test"}
+    assert {e["dn"] for e in report["directory"]["entries"]} >= {"ou=people,dc=ecampus,dc=test"}
 
 
 @pytest.mark.ldap
