@@ -300,6 +300,63 @@ def plan_command(config_path: Path | None, out_file: Path | None, as_json: bool)
             sys.exit(EXIT_HELD)
 
 
+@main.group("sources")
+def sources_group() -> None:
+    """Read the sources without changing anything."""
+
+
+@sources_group.command("check")
+@_config_option
+@_json_option
+def sources_check(config_path: Path | None, as_json: bool) -> None:
+    """Read, check and validate every source; print the quarantine report (nothing recorded).
+
+    For secretariats and the personnel office: each set-aside row with its file, line,
+    field and reason (French and English), and every source refused as a whole.
+    """
+    from ecampus_idm.connectors import open_connectors  # noqa: PLC0415 - heavy, CLI only
+    from ecampus_idm.identity import Pseudonymiser, load_population  # noqa: PLC0415
+    from ecampus_idm.runner import ReadOnlyLedger  # noqa: PLC0415
+    from ecampus_idm.store import open_store  # noqa: PLC0415
+
+    out = _Output(as_json)
+    with _handled(out):
+        settings = load_config(config_path)
+        if settings.sources is None:
+            raise ConfigError("configuration", "sources", "a [sources] section with connectors")
+        clock = SystemClock(settings.institution.zone)
+        with (
+            open_store(settings.store, clock=clock) as store,
+            open_connectors(settings.sources) as connectors,
+        ):
+            population = load_population(
+                connectors,
+                Pseudonymiser(settings.sources.pseudonym_key),
+                clock=clock,
+                schools=settings.schools,
+                ledger=ReadOnlyLedger(store),
+            )
+        report = population.report
+        document = {
+            "ok": population.complete,
+            "people": len(population.people),
+            "accepted": sorted(population.accepted),
+            "reviews": len(population.reviews),
+            "report": report.as_dict(),
+        }
+
+        def human(console: Console) -> None:
+            console.print(report.to_rich())
+            console.print(
+                f"{len(population.people)} personnes / people; "
+                f"sources acceptées / accepted: {', '.join(sorted(population.accepted)) or '-'}"
+            )
+
+        out.done(document, human)
+        if not population.complete:
+            sys.exit(EXIT_PARTIAL)
+
+
 @main.command("sample")
 @click.option("--people", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)

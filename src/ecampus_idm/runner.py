@@ -49,7 +49,7 @@ from ecampus_idm.sync.model import Operation, OpKind
 from ecampus_idm.sync.plan import Plan, plan
 from ecampus_idm.sync.target import read_snapshot
 
-__all__ = ["NightlyRun", "Progress", "RunReport"]
+__all__ = ["NightlyRun", "Progress", "ReadOnlyLedger", "RunReport"]
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +124,18 @@ class _Prepared:
     deferred: int
 
 
-class _ReadOnlyLedger:
+class ReadOnlyLedger:
     """A ledger that answers but never records: a dry run must not move the baseline."""
 
     def __init__(self, inner: ExportLedger) -> None:
         self._inner = inner
 
     def last_accepted(self, source: str) -> ExportFacts | None:
+        """Return the inner ledger's last accepted export of ``source``."""
         return self._inner.last_accepted(source)
 
     def record_accepted(self, facts: ExportFacts) -> None:
+        """Record nothing."""
         del facts
 
 
@@ -226,7 +228,7 @@ class NightlyRun:
         sources = self.settings.sources
         if sources is None:
             raise IdmError("no [sources] section: nothing to read people from")
-        ledger: ExportLedger = self.store if record_exports else _ReadOnlyLedger(self.store)
+        ledger: ExportLedger = self.store if record_exports else ReadOnlyLedger(self.store)
         self._step("sources", 0, len(self.connectors))
         population = load_population(
             self.connectors,

@@ -112,3 +112,31 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert CANARY not in result.output
         assert "**********" in result.output
+
+
+def test_sample_then_sources_check_reports_quarantine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sample` writes exports; `sources check --json` lists their bad rows, changes nothing."""
+    exports = tmp_path / "exports"
+    result = CliRunner().invoke(
+        main, ["sample", "--people", "150", "--out", str(exports), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    bad_rows = sum(json.loads(result.output)["bad_rows"].values())
+    config = tmp_path / "idm.toml"
+    config.write_text(
+        (exports / "sources.toml")
+        .read_text("utf-8")
+        .replace('ledger_path = "export-ledger.json"', "")
+        .replace('path = "', f'path = "{exports}/')
+        + '\n[directory]\nurl = "ldaps://ldap.example.be"\nbind_dn = "cn=a"\nbase_dn = "dc=x"\n'
+        + f'bind_password = "{CANARY}"\n[store]\nurl = "sqlite:///{tmp_path}/state.db"\n',
+        "utf-8",
+    )
+    monkeypatch.setenv("ECAMPUS_IDM_SOURCES__PSEUDONYM_KEY", "k" * 40)
+    checked = CliRunner().invoke(main, ["sources", "check", "--config", str(config), "--json"])
+    assert checked.exit_code == 0, checked.output
+    report = json.loads(checked.output)
+    assert len(report["report"]["issues"]) == bad_rows
+    assert CANARY not in checked.output
