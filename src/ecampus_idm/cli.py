@@ -361,14 +361,20 @@ def sources_check(config_path: Path | None, as_json: bool) -> None:
 @click.option("--people", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--seed", type=int, default=2026, show_default=True)
+@click.option(
+    "--year",
+    type=click.IntRange(2000, 2200),
+    default=None,
+    help="Academic year of the enrolments (start year; default: the one under way).",
+)
 @_json_option
-def sample_command(people: int, out_dir: Path, seed: int, as_json: bool) -> None:
+def sample_command(people: int, out_dir: Path, seed: int, year: int | None, as_json: bool) -> None:
     """Write synthetic but realistic exports (and their sources.toml) into a folder."""
     from ecampus_idm.connectors import write_sample  # noqa: PLC0415
 
     out = _Output(as_json)
     with _handled(out):
-        summary = write_sample(out_dir, people, seed)
+        summary = write_sample(out_dir, people, seed, academic_year=year or _academic_year())
         document = {"ok": True, **summary.as_dict()}
 
         def human(console: Console) -> None:
@@ -478,7 +484,8 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
     with _handled(out):
         for stale in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
             (out_dir / stale).unlink(missing_ok=True)
-        summary = write_sample(out_dir / "exports", people)
+        # The enrolments are for the academic year under way, so the demo works any day.
+        summary = write_sample(out_dir / "exports", people, academic_year=_academic_year())
         started = time.monotonic()
         with out.console.status("Démarrage d'un OpenLDAP jetable / starting a throwaway OpenLDAP…"):
             server = start_slapd()
@@ -525,6 +532,12 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
             pass
         finally:
             server.stop()
+
+
+def _academic_year() -> int:
+    """The start year of the academic year under way (a new one is encoded from August)."""
+    today = SystemClock().today()
+    return today.year if today.month >= 8 else today.year - 1  # noqa: PLR2004 - August
 
 
 def _demo_settings(directory: Any, sources_file: Path, out_dir: Path) -> Settings:
