@@ -25,14 +25,25 @@ Example:
 
 from __future__ import annotations
 
+import re
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from ecampus_idm.model import Account, Person, Role
 from ecampus_idm.policies.errors import PolicyInputError, UnknownRuleError
@@ -65,8 +76,75 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Reason(_Frozen):
+_CODE_PATTERN = r"^[a-z0-9][a-z0-9_.+-]*$"
+_CODE = re.compile(r"[a-z0-9][a-z0-9_.+-]*")
+_TEXT = re.compile(r"\S")
+_SCALARS = frozenset({str, int, bool, date, type(None)})
+
+
+def _is_text(value: object) -> bool:
+    return type(value) is str and _TEXT.search(value) is not None
+
+
+def _is_plain_data(data: object) -> bool:
+    """Whether ``data`` is a dict of plain values pydantic would keep exactly as they are."""
+    return type(data) is dict and all(
+        type(k) is str
+        and (type(v) in _SCALARS or (type(v) is tuple and all(type(item) is str for item in v)))
+        for k, v in data.items()
+    )
+
+
+class _Serialisable:
+    """JSON serialisation of the dataclass values, as pydantic models had it."""
+
+    __slots__ = ()
+
+    def model_dump_json(self, **options: Any) -> str:
+        """Return the value as JSON (the options of :meth:`pydantic.TypeAdapter.dump_json`)."""
+        return _adapter(type(self)).dump_json(self, **options).decode()
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
+    """Return the pydantic adapter of ``cls`` (made once, on first use)."""
+    return _ADAPTERS.get(cls) or _ADAPTERS.setdefault(cls, TypeAdapter(cls))
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    return {name: getattr(value, name) for name in value.__dataclass_fields__}
+
+
+def _adopt(target: object, checked: object, names: Iterable[str]) -> None:
+    """Set ``target``'s fields to the ``checked`` values (``target`` itself when plain)."""
+    for name in names:
+        object.__setattr__(target, name, getattr(checked, name))
+
+
+def _invalid(title: str, value: object, message: str) -> ValidationError:
+    """Return the error pydantic raised when a model validator refused ``value``."""
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type="value_error",
+                loc=(),
+                input=_fields(value),
+                ctx={"error": ValueError(message)},
+            )
+        ],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reason(_Serialisable):
     """Why a decision was taken, for people (French first, then English) and for tools.
+
+    A frozen, slotted value (there are millions of them in a run): the values are checked
+    when it is made, and invalid ones raise :class:`pydantic.ValidationError` (a
+    :class:`ValueError`).
 
     Attributes:
         code: Stable machine key (``calendar.student.pending``), for tests and filters.
@@ -75,10 +153,29 @@ class Reason(_Frozen):
         data: Structured facts behind the text (dates, school codes, missing fields).
     """
 
-    code: str = Field(pattern=r"^[a-z0-9][a-z0-9_.+-]*$")
-    fr: str = Field(min_length=1, pattern=r"\S")
-    en: str = Field(min_length=1, pattern=r"\S")
-    data: Mapping[str, DataValue] = Field(default_factory=dict)
+    code: str
+    fr: str
+    en: str
+    data: Mapping[str, DataValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        plain = (
+            type(self.code) is str
+            and _CODE.fullmatch(self.code) is not None
+            and _is_text(self.fr)
+            and _is_text(self.en)
+            and _is_plain_data(self.data)
+        )
+        # Unusual values go through pydantic, which raises the same errors and coerces the
+        # same values as when this was a model. The texts repeat from person to person: one
+        # copy of each is kept. The data is copied, as pydantic did.
+        checked = (
+            self if plain else _ReasonFields(code=self.code, fr=self.fr, en=self.en, data=self.data)
+        )
+        object.__setattr__(self, "code", sys.intern(checked.code))
+        object.__setattr__(self, "fr", sys.intern(checked.fr))
+        object.__setattr__(self, "en", sys.intern(checked.en))
+        object.__setattr__(self, "data", dict(checked.data))
 
     @classmethod
     def join(cls, reasons: Iterable[Reason]) -> Reason:
@@ -94,6 +191,17 @@ class Reason(_Frozen):
         return f"{self.fr} / {self.en}"
 
 
+class _ReasonFields(_Frozen):
+    """The checks of :class:`Reason` as pydantic does them (for unusual values only)."""
+
+    model_config = ConfigDict(title="Reason")
+
+    code: str = Field(pattern=_CODE_PATTERN)
+    fr: str = Field(min_length=1, pattern=r"\S")
+    en: str = Field(min_length=1, pattern=r"\S")
+    data: Mapping[str, DataValue] = Field(default_factory=dict)
+
+
 class Outcome(StrEnum):
     """The three answers a policy can give, from strongest to weakest."""
 
@@ -106,8 +214,12 @@ class Outcome(StrEnum):
 _RANK = {Outcome.DENY: 0, Outcome.PENDING: 1, Outcome.ALLOW: 2}
 
 
-class Decision(_Frozen):
+@dataclass(frozen=True, slots=True)
+class Decision(_Serialisable):
     """A policy's answer: a value with a reason, never an exception.
+
+    A frozen, slotted value like :class:`Reason`; invalid values raise
+    :class:`pydantic.ValidationError` (a :class:`ValueError`).
 
     Attributes:
         allowed: Whether the policy grants what it decides about.
@@ -119,15 +231,25 @@ class Decision(_Frozen):
 
     allowed: bool
     reason: Reason
-    policy: str = Field(min_length=1)
+    policy: str
     pending: bool = False
     causes: tuple[Decision, ...] = ()
 
-    @model_validator(mode="after")
-    def _pending_is_not_allowed(self) -> Self:
+    def __post_init__(self) -> None:
+        plain = (
+            type(self.allowed) is bool
+            and type(self.pending) is bool
+            and type(self.reason) is Reason
+            and type(self.policy) is str
+            and self.policy != ""
+            and type(self.causes) is tuple
+            and all(type(cause) is Decision for cause in self.causes)
+        )
+        # Unusual values: pydantic checks and coerces them as when this was a model.
+        checked = self if plain else _DecisionFields.model_validate(_fields(self))
+        _adopt(self, checked, _DECISION_FIELDS)
         if self.allowed and self.pending:
-            raise ValueError("a decision cannot be both allowed and pending")
-        return self
+            raise _invalid("Decision", self, "a decision cannot be both allowed and pending")
 
     @classmethod
     def of(
@@ -170,6 +292,21 @@ class Decision(_Frozen):
             yield self
         for cause in self.causes:
             yield from cause.leaves()
+
+
+class _DecisionFields(_Frozen):
+    """The checks of :class:`Decision` as pydantic does them (for unusual values only)."""
+
+    model_config = ConfigDict(title="Decision")
+
+    allowed: bool
+    reason: Reason
+    policy: str = Field(min_length=1)
+    pending: bool = False
+    causes: tuple[Decision, ...] = ()
+
+
+_DECISION_FIELDS = tuple(_DecisionFields.model_fields)
 
 
 def combine(decisions: Iterable[Decision], policy: str) -> Decision:
@@ -421,7 +558,7 @@ class Not(Rule):
         inner = self.rule(context)
         if inner.pending:
             return inner
-        return inner.model_copy(update={"allowed": not inner.allowed, "policy": self.name})
+        return replace(inner, allowed=not inner.allowed, policy=self.name)
 
 
 def as_rule(policy: Policy) -> Rule:

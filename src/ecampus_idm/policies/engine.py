@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +36,10 @@ from ecampus_idm.policies.base import (
     Decision,
     RuleRegistry,
     StoreSnapshot,
+    _adapter,
+    _adopt,
+    _fields,
+    _Serialisable,
     by_person_id,
 )
 from ecampus_idm.policies.calendar import CalendarPolicy
@@ -46,8 +51,12 @@ from ecampus_idm.policies.settings import PolicySettings
 __all__ = ["PersonVerdict", "PolicyEngine"]
 
 
-class PersonVerdict(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonVerdict(_Serialisable):
     """What the policies decided about one person today.
+
+    A frozen, slotted value (one per person of a run); invalid values raise
+    :class:`pydantic.ValidationError` (a :class:`ValueError`).
 
     Attributes:
         person_id: The person.
@@ -62,7 +71,46 @@ class PersonVerdict(BaseModel):
         decisions: Every decision taken, in order: entitlement, lifecycle, naming, access.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    person_id: str
+    present: bool
+    status: AccountStatus | None
+    username: str | None
+    new_account: bool
+    groups: frozenset[str] = frozenset()
+    entitlements: frozenset[str] = frozenset()
+    decisions: tuple[Decision, ...]
+
+    def __post_init__(self) -> None:
+        plain = (
+            type(self.person_id) is str
+            and type(self.present) is bool
+            and (self.status is None or type(self.status) is AccountStatus)
+            and (self.username is None or type(self.username) is str)
+            and type(self.new_account) is bool
+            and _are_names(self.groups)
+            and _are_names(self.entitlements)
+            and type(self.decisions) is tuple
+            and all(type(decision) is Decision for decision in self.decisions)
+        )
+        # Unusual values: pydantic checks and coerces them as when this was a model.
+        checked = self if plain else _VerdictFields.model_validate(_fields(self))
+        _adopt(self, checked, _VERDICT_FIELDS)
+
+    @classmethod
+    def model_validate(cls, obj: object) -> PersonVerdict:
+        """Return the verdict ``obj`` describes (a mapping, as from JSON)."""
+        verdict: PersonVerdict = _adapter(cls).validate_python(obj)
+        return verdict
+
+
+def _are_names(values: object) -> bool:
+    return type(values) is frozenset and all(type(value) is str for value in values)
+
+
+class _VerdictFields(BaseModel):
+    """The checks of :class:`PersonVerdict` as pydantic does them (unusual values only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="PersonVerdict")
 
     person_id: str
     present: bool
@@ -72,6 +120,9 @@ class PersonVerdict(BaseModel):
     groups: frozenset[str] = frozenset()
     entitlements: frozenset[str] = frozenset()
     decisions: tuple[Decision, ...]
+
+
+_VERDICT_FIELDS = tuple(_VerdictFields.model_fields)
 
 
 class PolicyEngine:
