@@ -37,10 +37,10 @@ from ecampus_idm.config import Settings
 from ecampus_idm.connectors.base import Connector, ExportFacts, ExportLedger
 from ecampus_idm.directory.base import Directory
 from ecampus_idm.errors import IdmError
-from ecampus_idm.identity.population import Population, load_population
+from ecampus_idm.identity.population import load_population
 from ecampus_idm.identity.pseudonym import Pseudonymiser
 from ecampus_idm.mapping.openldap import OpenLdapProfile
-from ecampus_idm.model import Account, AccountStatus, Person
+from ecampus_idm.model import Account, AccountStatus, Person, Role
 from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
 from ecampus_idm.store.base import AccountRecord, NewEvent, RunStatus, Store
@@ -115,11 +115,49 @@ class RunReport:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Fate:
+    """What the run needs to remember of one verdict once the plan is made.
+
+    Persons and full verdicts (every decision for support) are dropped after mapping: at
+    100,000 people they are most of the run's memory.
+    """
+
+    person_id: str
+    present: bool
+    status: AccountStatus | None
+    username: str | None
+    new_account: bool
+    roles: frozenset[Role]
+    display_name: str
+    reason: tuple[str, str] | None  # the lifecycle decision, French and English
+
+    @classmethod
+    def of(cls, verdict: PersonVerdict, person: Person | None) -> _Fate:
+        decision = next(
+            (d for d in reversed(verdict.decisions) if d.reason.code.startswith("lifecycle")),
+            verdict.decisions[0] if verdict.decisions else None,
+        )
+        return cls(
+            person_id=verdict.person_id,
+            present=verdict.present,
+            status=verdict.status,
+            username=verdict.username,
+            new_account=verdict.new_account,
+            roles=person.roles if person is not None else frozenset(),
+            display_name=person.display_name if person is not None else "",
+            reason=(decision.reason.fr, decision.reason.en) if decision else None,
+        )
+
+
 @dataclass
 class _Prepared:
-    population: Population
-    persons: list[Person]
-    verdicts: tuple[PersonVerdict, ...]
+    people: int
+    quarantined: int
+    refused: dict[str, str]
+    reviews: int
+    complete: bool
+    fates: dict[str, _Fate]
     plan: Plan
     deferred: int
 
@@ -238,41 +276,52 @@ class NightlyRun:
             ledger=ledger,
         )
         persons = list(population.people)
+        people, complete = len(persons), population.complete
+        summary = (
+            len(population.report.issues),
+            {name: str(error) for name, error in population.failed.items()},
+            len(population.reviews),
+        )
+        del population  # the validated rows: the persons are built
         self._step("sources", len(self.connectors), len(self.connectors))
         snapshot = self._store_snapshot()
-        self._step("policies", 0, len(persons))
+        self._step("policies", 0, people)
         verdicts = self.engine.decide(persons, snapshot, self.clock)
-        self._step("policies", len(persons), len(persons))
+        self._step("policies", people, people)
         desired = self.profile.desired(persons, verdicts, self.clock.today())
+        by_id = {p.person_id: p for p in persons}
+        fates = {v.person_id: _Fate.of(v, by_id.get(v.person_id)) for v in verdicts}
+        del persons, verdicts, by_id, snapshot
         spec = self.profile.target()
         observed = list(
             read_snapshot(self.directory, spec, progress=lambda n: self._step("directory", n, None))
         )
         result = plan(desired, observed, self.profile.plan_options())
+        del desired, observed
         deferred = 0
-        if not population.complete:
+        if not complete:
             kept = tuple(op for op in result.operations if op.kind not in _TAKE_AWAY)
             deferred = len(result.operations) - len(kept)
             tripped = tuple(t for t in result.tripped if t.budget.kind not in _TAKE_AWAY)
             result = Plan(kept, result.conflicts, tripped)
-        return _Prepared(population, persons, verdicts, result, deferred)
+        quarantined, refused, reviews = summary
+        return _Prepared(people, quarantined, refused, reviews, complete, fates, result, deferred)
 
     def _apply(
         self, prepared: _Prepared, report: RunReport, run_id: int, approve: str | None
     ) -> None:
-        verdicts = {v.person_id: v for v in prepared.verdicts}
-        persons = {p.person_id: p for p in prepared.persons}
+        fates = prepared.fates
         creates = [
             op for op in prepared.plan.operations if op.kind is OpKind.CREATE and op.set_password
         ]
         live = {r.person_id for r in self.store.username_records() if not r.tombstoned}
         reservations = [
-            (verdicts[op.key].username or "", op.key)
+            (fates[op.key].username or "", op.key)
             for op in creates
-            if op.key in verdicts and op.key not in live
+            if op.key in fates and op.key not in live
         ]
         self.store.reserve_usernames(reservations)
-        passwords = self._passwords(creates, verdicts, persons)
+        passwords = self._passwords(creates, fates)
         total = len(prepared.plan.operations)
         done = Counter[str]()
 
@@ -297,7 +346,7 @@ class NightlyRun:
             passwords.clear()
         report.applied = applied
         failed = {f.key for f in applied.failures}
-        self._remember(prepared.verdicts, persons, failed, run_id)
+        self._remember(fates, failed, run_id)
         if applied.interrupted:
             report.status = RunStatus.PARTIAL
             report.message = f"interrupted: {applied.interrupted}"
@@ -307,44 +356,33 @@ class NightlyRun:
         else:
             report.message = "applied" if not prepared.plan.is_empty else "nothing to do"
 
-    def _passwords(
-        self,
-        creates: list[Operation],
-        verdicts: dict[str, PersonVerdict],
-        persons: dict[str, Person],
-    ) -> dict[str, SecretStr]:
+    def _passwords(self, creates: list[Operation], fates: dict[str, _Fate]) -> dict[str, SecretStr]:
         generator = self.engine.initial_passwords
         result: dict[str, SecretStr] = {}
         for op in creates:
-            verdict, person = verdicts.get(op.key), persons.get(op.key)
+            fate = fates.get(op.key)
             result[op.key] = generator.generate(
-                username=(verdict.username or "") if verdict else "",
-                display_name=person.display_name if person else "",
+                username=(fate.username or "") if fate else "",
+                display_name=fate.display_name if fate else "",
             )
         return result
 
-    def _remember(
-        self,
-        verdicts: tuple[PersonVerdict, ...],
-        persons: dict[str, Person],
-        failed: set[str],
-        run_id: int,
-    ) -> None:
+    def _remember(self, fates: dict[str, _Fate], failed: set[str], run_id: int) -> None:
         now = self.clock.now()
         previous = self.store.accounts()
         records: list[AccountRecord] = []
         events: list[NewEvent] = []
         released: list[str] = []
-        for verdict in verdicts:
-            if verdict.status is None or verdict.person_id in failed:
+        for fate in fates.values():
+            if fate.status is None or fate.person_id in failed:
                 continue
-            before = previous.get(verdict.person_id)
-            record = _record(verdict, before, persons.get(verdict.person_id), now)
+            before = previous.get(fate.person_id)
+            record = _record(fate, before, now)
             records.append(record)
             if before is None or before.status is not record.status:
-                events.append(_event(verdict, record.status, run_id))
-                if record.status is AccountStatus.DELETED and verdict.username:
-                    released.append(verdict.username)
+                events.append(_event(fate, record.status, run_id))
+                if record.status is AccountStatus.DELETED and fate.username:
+                    released.append(fate.username)
         with self.store.transaction():
             self.store.put_accounts(records)
             self.store.record_events(events)
@@ -387,16 +425,15 @@ class NightlyRun:
         return StoreSnapshot(people=tuple(histories), tombstones=tombstones)
 
     def _report(self, prepared: _Prepared, status: RunStatus) -> RunReport:
-        population = prepared.population
         accounts: Counter[str] = Counter(
-            v.status.value if v.status is not None else "pending" for v in prepared.verdicts
+            f.status.value if f.status is not None else "pending" for f in prepared.fates.values()
         )
         return RunReport(
             status=status,
-            people=len(prepared.persons),
-            quarantined=len(population.report.issues),
-            refused={name: str(error) for name, error in population.failed.items()},
-            reviews=len(population.reviews),
+            people=prepared.people,
+            quarantined=prepared.quarantined,
+            refused=prepared.refused,
+            reviews=prepared.reviews,
             accounts=accounts,
             plan=prepared.plan,
             deferred=prepared.deferred,
@@ -407,37 +444,32 @@ class NightlyRun:
             self.progress(name, done, total)
 
 
-def _record(
-    verdict: PersonVerdict, before: AccountRecord | None, person: Person | None, now: datetime
-) -> AccountRecord:
-    status = verdict.status
-    assert status is not None  # noqa: S101 - callers skip verdicts without an account
+def _record(fate: _Fate, before: AccountRecord | None, now: datetime) -> AccountRecord:
+    status = fate.status
+    assert status is not None  # noqa: S101 - callers skip people without an account
     unchanged = before is not None and before.status is status
     return AccountRecord(
-        person_id=verdict.person_id,
+        person_id=fate.person_id,
         status=status,
         created_at=before.created_at if before is not None else now,
         status_since=before.status_since if unchanged and before is not None else now,
         last_seen_in_sources=now
-        if verdict.present
+        if fate.present
         else (before.last_seen_in_sources if before is not None else None),
-        roles=person.roles if person is not None else (before.roles if before else frozenset()),
+        roles=fate.roles if fate.present else (before.roles if before else frozenset()),
     )
 
 
-def _event(verdict: PersonVerdict, status: AccountStatus, run_id: int) -> NewEvent:
-    decision = next(
-        (d for d in reversed(verdict.decisions) if d.reason.code.startswith("lifecycle")),
-        verdict.decisions[0] if verdict.decisions else None,
-    )
-    kind = "account.created" if verdict.new_account else f"account.{status.value}"
+def _event(fate: _Fate, status: AccountStatus, run_id: int) -> NewEvent:
+    kind = "account.created" if fate.new_account else f"account.{status.value}"
+    fr, en = fate.reason or ("Changement de statut du compte.", "Account status changed.")
     return NewEvent(
-        person_id=verdict.person_id,
+        person_id=fate.person_id,
         kind=kind,
-        reason_fr=decision.reason.fr if decision else "Changement de statut du compte.",
-        reason_en=decision.reason.en if decision else "Account status changed.",
+        reason_fr=fr,
+        reason_en=en,
         run_id=run_id,
-        data={"status": status.value, "username": verdict.username or ""},
+        data={"status": status.value, "username": fate.username or ""},
     )
 
 
