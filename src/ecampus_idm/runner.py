@@ -27,7 +27,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -44,12 +44,13 @@ from ecampus_idm.model import Account, AccountStatus, Person, Role
 from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
 from ecampus_idm.store.base import AccountRecord, NewEvent, RunStatus, Store
+from ecampus_idm.store.errors import PersonHasUsernameError, UsernameTakenError
 from ecampus_idm.sync.apply import ApplyReport, PlanApprovalError, apply
-from ecampus_idm.sync.model import Operation, OpKind
+from ecampus_idm.sync.model import Conflict, Operation, OpKind
 from ecampus_idm.sync.plan import Plan, plan
 from ecampus_idm.sync.target import read_snapshot
 
-__all__ = ["NightlyRun", "Progress", "ReadOnlyLedger", "RunReport"]
+__all__ = ["NightlyRun", "Progress", "ReadOnlyLedger", "RunInProgressError", "RunReport"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,23 @@ Progress = Callable[[str, int, int | None], None]
 """Called as ``progress(step, done, total)`` during long steps (total None: unknown)."""
 
 _TAKE_AWAY = frozenset({OpKind.DELETE, OpKind.DISABLE, OpKind.REMOVE_MEMBER})
+RUN_LOCK_HOURS = 6
+"""A run still marked running after this long is taken for crashed, not in progress."""
+
+
+class RunInProgressError(IdmError):
+    """Another run is in progress (overlapping cron jobs, a manual run during the night).
+
+    Attributes:
+        run_id: The run in progress.
+    """
+
+    def __init__(self, run_id: int, started_at: datetime) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} started at {started_at.isoformat()} is still in progress; "
+            f"try again once it has finished (or after {RUN_LOCK_HOURS} h if it crashed)"
+        )
 
 
 @dataclass
@@ -232,6 +250,7 @@ class NightlyRun:
         Returns:
             The report; its status says succeeded, held, partial or failed.
         """
+        self._refuse_overlap()
         run = self.store.start_run("run")
         try:
             prepared = self._prepare(record_exports=True)
@@ -259,6 +278,18 @@ class NightlyRun:
             message=report.message or None,
         )
         return report
+
+    def _refuse_overlap(self) -> None:
+        """Refuse to start while another recent run is still marked running.
+
+        Best effort across processes and hosts sharing the store: two runs started in the
+        same instant can both pass, which the usernames' unique reservations and the entries'
+        preconditions still make harmless.
+        """
+        horizon = self.clock.now() - timedelta(hours=RUN_LOCK_HOURS)
+        for other in self.store.recent_runs(20, kind="run"):
+            if other.status is RunStatus.RUNNING and other.started_at > horizon:
+                raise RunInProgressError(other.run_id, other.started_at)
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -320,7 +351,25 @@ class NightlyRun:
             for op in creates
             if op.key in fates and op.key not in live
         ]
-        self.store.reserve_usernames(reservations)
+        to_apply = prepared.plan
+        refused = self._reserve(reservations)
+        if refused:
+            # Taken meanwhile by a concurrent issuance: those accounts wait for the next run.
+            # The reviewed plan (held or not) covered more than this subset of it.
+            to_apply = Plan(
+                tuple(
+                    o
+                    for o in prepared.plan.operations
+                    if not (o.kind is OpKind.CREATE and o.key in refused)
+                ),
+                prepared.plan.conflicts
+                + tuple(
+                    Conflict(key, fates[key].username or "", "username taken meanwhile")
+                    for key in sorted(refused)
+                ),
+            )
+            approve = None
+            creates = [op for op in creates if op.key not in refused]
         passwords = self._passwords(creates, fates)
         total = len(prepared.plan.operations)
         done = Counter[str]()
@@ -331,7 +380,7 @@ class NightlyRun:
 
         try:
             applied = apply(
-                prepared.plan,
+                to_apply,
                 self.directory,
                 self.profile.target(),
                 approve=approve,
@@ -355,6 +404,20 @@ class NightlyRun:
             report.message = f"{len(applied.failures)} operation(s) failed"
         else:
             report.message = "applied" if not prepared.plan.is_empty else "nothing to do"
+
+    def _reserve(self, reservations: list[tuple[str, str]]) -> set[str]:
+        """Reserve the usernames; return the person ids whose username could not be had."""
+        try:
+            self.store.reserve_usernames(reservations)
+        except (UsernameTakenError, PersonHasUsernameError):
+            refused = set()
+            for username, person_id in reservations:
+                try:
+                    self.store.reserve_username(username, person_id)
+                except (UsernameTakenError, PersonHasUsernameError):
+                    refused.add(person_id)
+            return refused
+        return set()
 
     def _passwords(self, creates: list[Operation], fates: dict[str, _Fate]) -> dict[str, SecretStr]:
         generator = self.engine.initial_passwords

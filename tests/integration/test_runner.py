@@ -16,7 +16,7 @@ from ecampus_idm.config import Settings
 from ecampus_idm.connectors import open_connectors, write_sample
 from ecampus_idm.directory.base import Directory
 from ecampus_idm.directory.filters import eq
-from ecampus_idm.runner import NightlyRun, RunReport
+from ecampus_idm.runner import NightlyRun, RunInProgressError, RunReport
 from ecampus_idm.store import open_store
 from ecampus_idm.store.base import RunStatus, Store
 from ecampus_idm.store.memory import MemoryStore
@@ -193,3 +193,59 @@ def test_nightly_run_on_slapd_with_sqlite(
         entry = ldap_directory.get(f"uid={uid},ou=people,{BASE}", ["pwdReset"])
         assert entry is not None
         assert entry.first("pwdReset") == "TRUE"
+
+
+def test_overlapping_run_is_refused(world: World) -> None:
+    """A second run while another is still marked running is refused, nothing started."""
+    other = world.store.start_run("run")
+    with pytest.raises(RunInProgressError) as caught:
+        world.run()
+    assert caught.value.run_id == other.run_id
+    assert [r.run_id for r in world.store.recent_runs(5)] == [other.run_id]
+
+
+def test_crashed_run_does_not_block_forever(world: World) -> None:
+    """A run left 'running' by a crash no longer blocks once it is old enough."""
+    world.store.start_run("run")
+    world.clock.advance(timedelta(hours=7))
+    assert world.run().status is RunStatus.SUCCEEDED
+
+
+class RacingStore(MemoryStore):
+    """A store in which another issuer takes ``stolen`` just before our reservation."""
+
+    stolen = ""
+
+    def reserve_usernames(self, pairs):  # type: ignore[no-untyped-def]
+        stolen, self.stolen = self.stolen, ""
+        if stolen:
+            self.reserve_username(stolen, "someone-else")
+        return super().reserve_usernames(pairs)
+
+
+def test_username_taken_meanwhile_defers_only_that_account(world: World) -> None:
+    """A username taken by another issuer between plan and apply skips that create only."""
+    store = RacingStore(world.clock)
+    world.store = store
+    assert world.settings.sources is not None
+    with open_connectors(world.settings.sources) as connectors:
+        job = NightlyRun(
+            world.settings,
+            clock=world.clock,
+            store=store,
+            directory=world.directory,
+            connectors=connectors,
+        )
+        planned = job.plan()
+    assert planned.plan is not None
+    first_create = next(
+        op for op in planned.plan.operations if op.kind is OpKind.CREATE and op.set_password
+    )
+    store.stolen = first_create.dn.split(",", 1)[0].split("=", 1)[1]
+    taken = store.stolen
+    report = world.run()
+    assert report.status is RunStatus.SUCCEEDED
+    assert report.applied is not None
+    assert report.applied.applied["create"] == planned.plan.counts()["create"] - 1
+    assert report.plan is not None
+    assert taken not in world.people()
