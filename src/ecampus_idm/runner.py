@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -317,12 +317,23 @@ class NightlyRun:
         self._step("sources", len(self.connectors), len(self.connectors))
         snapshot = self._store_snapshot()
         self._step("policies", 0, people)
-        verdicts = self.engine.decide(persons, snapshot, self.clock)
-        self._step("policies", people, people)
-        desired = self.profile.desired(persons, verdicts, self.clock.today())
         by_id = {p.person_id: p for p in persons}
-        fates = {v.person_id: _Fate.of(v, by_id.get(v.person_id)) for v in verdicts}
-        del persons, verdicts, by_id, snapshot
+        fates: dict[str, _Fate] = {}
+
+        def remembered(
+            verdicts: Iterator[PersonVerdict], known: dict[str, Person]
+        ) -> Iterator[PersonVerdict]:
+            # Each verdict (every decision, for support) lives only until it is mapped.
+            for verdict in verdicts:
+                fates[verdict.person_id] = _Fate.of(verdict, known.get(verdict.person_id))
+                if len(fates) % 1000 == 0:
+                    self._step("policies", len(fates), people)
+                yield verdict
+
+        verdicts = self.engine.decide_each(persons, snapshot, self.clock)
+        desired = self.profile.desired(persons, remembered(verdicts, by_id), self.clock.today())
+        self._step("policies", people, people)
+        del persons, by_id, snapshot
         spec = self.profile.target()
         observed = list(
             read_snapshot(self.directory, spec, progress=lambda n: self._step("directory", n, None))

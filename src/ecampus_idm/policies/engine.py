@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -168,6 +168,20 @@ class PolicyEngine:
         Raises:
             PolicyInputError: If a person is given twice.
         """
+        return tuple(self.decide_each(persons, snapshot, clock))
+
+    def decide_each(
+        self, persons: Iterable[Person], snapshot: StoreSnapshot, clock: Clock
+    ) -> Iterator[PersonVerdict]:
+        """Like :meth:`decide`, yielding the verdicts one at a time, by ``person_id``.
+
+        Eligibility, lifecycle and usernames are settled for everyone first (usernames need
+        the whole run); each verdict's access decisions are only built when it is asked
+        for, so a caller that consumes them as they come never holds them all.
+
+        Raises:
+            PolicyInputError: If a person is given twice (before anything is yielded).
+        """
         today = clock.today()
         people = by_person_id(persons)
         ids = sorted(people.keys() | {h.person_id for h in snapshot.people})
@@ -181,7 +195,7 @@ class PolicyEngine:
             if s.status is not None and c.account is None and c.person is not None
         ]
         names = self.naming.allocate(newcomers, snapshot)
-        return tuple(
+        return (
             self._verdict(context, state, names.get(context.person_id))
             for context, state in zip(contexts, states, strict=True)
         )
