@@ -243,20 +243,27 @@ def _finish_run(out: _Output, report: RunReport) -> None:
         sys.exit(code)
 
 
+def _configured_run(
+    config_path: Path | None, as_json: bool, action: Callable[[NightlyRun], RunReport]
+) -> tuple[_Output, RunReport]:
+    """Load the configuration, wire the nightly run, and do ``action`` with it."""
+    out = _Output(as_json)
+    with _handled(out):
+        settings = load_config(config_path)
+        clock = SystemClock(settings.institution.zone)
+        with _nightly(settings, clock, out.console, quiet=as_json) as job:
+            return out, action(job)
+    raise AssertionError("unreachable: _handled exits on error")  # pragma: no cover
+
+
 @main.command("run")
 @_config_option
 @click.option("--approve", metavar="HASH", help="Apply a held plan, if it is still this one.")
 @_json_option
 def run_command(config_path: Path | None, approve: str | None, as_json: bool) -> None:
     """The nightly job: sources → policies → plan → apply, recorded in the store."""
-    out = _Output(as_json)
-    with _handled(out):
-        settings = load_config(config_path)
-        with _nightly(
-            settings, SystemClock(settings.institution.zone), out.console, quiet=as_json
-        ) as job:
-            report = job.run(approve=approve)
-        _finish_run(out, report)
+    out, report = _configured_run(config_path, as_json, lambda job: job.run(approve=approve))
+    _finish_run(out, report)
 
 
 @main.command("apply")
@@ -265,14 +272,8 @@ def run_command(config_path: Path | None, approve: str | None, as_json: bool) ->
 @_json_option
 def apply_command(config_path: Path | None, approve: str, as_json: bool) -> None:
     """Apply the reviewed plan: recomputed, and applied only if its hash is still HASH."""
-    out = _Output(as_json)
-    with _handled(out):
-        settings = load_config(config_path)
-        with _nightly(
-            settings, SystemClock(settings.institution.zone), out.console, quiet=as_json
-        ) as job:
-            report = job.run(approve=approve)
-        _finish_run(out, report)
+    out, report = _configured_run(config_path, as_json, lambda job: job.run(approve=approve))
+    _finish_run(out, report)
 
 
 @main.command("plan")
@@ -286,18 +287,12 @@ def apply_command(config_path: Path | None, approve: str, as_json: bool) -> None
 @_json_option
 def plan_command(config_path: Path | None, out_file: Path | None, as_json: bool) -> None:
     """Compute today's plan without writing anything (the dry run)."""
-    out = _Output(as_json)
-    with _handled(out):
-        settings = load_config(config_path)
-        with _nightly(
-            settings, SystemClock(settings.institution.zone), out.console, quiet=as_json
-        ) as job:
-            report = job.plan()
-        if out_file is not None and report.plan is not None:
-            out_file.write_text(report.plan.to_json(), "utf-8")
-        out.done(report.to_dict(), lambda console: _print_run(console, report))
-        if report.plan is not None and report.plan.held:
-            sys.exit(EXIT_HELD)
+    out, report = _configured_run(config_path, as_json, lambda job: job.plan())
+    if out_file is not None and report.plan is not None:
+        out_file.write_text(report.plan.to_json(), "utf-8")
+    out.done(report.to_dict(), lambda console: _print_run(console, report))
+    if report.plan is not None and report.plan.held:
+        sys.exit(EXIT_HELD)
 
 
 @main.group("sources")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ecampus_idm.cli import EXIT_CONFIG, EXIT_DIRECTORY, main
+from ecampus_idm.cli import EXIT_CONFIG, EXIT_DIRECTORY, EXIT_HELD, main
 from ecampus_idm.testing.slapd import SlapdServer
 
 CANARY = "Canary-Cli-Pw-9902"
@@ -140,3 +140,48 @@ def test_sample_then_sources_check_reports_quarantine(
     report = json.loads(checked.output)
     assert len(report["report"]["issues"]) == bad_rows
     assert CANARY not in checked.output
+
+
+def _nightly_config(tmp_path: Path, server: SlapdServer) -> Path:
+    exports = tmp_path / "exports"
+    CliRunner().invoke(main, ["sample", "--people", "120", "--out", str(exports), "--year", "2026"])
+    config = _write_config(tmp_path / "idm.toml", server)
+    sources = (exports / "sources.toml").read_text("utf-8")
+    sources = sources.replace('ledger_path = "export-ledger.json"', "").replace(
+        'path = "', f'path = "{exports}/'
+    )
+    config.write_text(
+        config.read_text("utf-8") + f'\n[store]\nurl = "sqlite:///{tmp_path}/state.db"\n' + sources,
+        "utf-8",
+    )
+    return config
+
+
+@pytest.mark.ldap
+@pytest.mark.usefixtures("ldap_directory")  # empties the tree again afterwards
+def test_plan_run_status_and_apply_commands(
+    ldap_server: SlapdServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """plan writes nothing, run applies, status reports it, a wrong approval is held (5)."""
+    config = _nightly_config(tmp_path, ldap_server)
+    monkeypatch.setenv(
+        "ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD", ldap_server.admin_password.get_secret_value()
+    )
+    monkeypatch.setenv("ECAMPUS_IDM_SOURCES__PSEUDONYM_KEY", "k" * 40)
+    runner = CliRunner()
+    planned = runner.invoke(
+        main, ["plan", "--config", str(config), "--json", "--out", str(tmp_path / "p.json")]
+    )
+    assert planned.exit_code == 0, planned.output
+    creates = json.loads(planned.output)["plan"]["counts"]["create"]
+    assert json.loads((tmp_path / "p.json").read_text("utf-8"))["counts"]["create"] == creates
+    ran = runner.invoke(main, ["run", "--config", str(config), "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.output)["applied"]["applied"]["create"] == creates
+    status = runner.invoke(main, ["status", "--config", str(config), "--json"])
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.output)["runs"][0]["status"] == "succeeded"
+    wrong = runner.invoke(main, ["apply", "--config", str(config), "--approve", "0" * 64, "--json"])
+    assert wrong.exit_code == EXIT_HELD, wrong.output
