@@ -236,11 +236,25 @@ class SqlStore:
                 with self._savepoint(current) if savepoint else nullcontext():
                     yield current
                 return
-            with self._engine.connect() as connection:
+            with self._checkout() as connection:
                 if write:
                     connection.execution_options(**{WRITE: True})
                 with connection.begin():
                     yield connection
+
+    def _checkout(self) -> Connection:
+        """A pooled connection; if the pool's are dead (server restart), a fresh pool's.
+
+        The pre-ping replaces a broken connection, but a connection the server terminates
+        mid-ping can fail it with an error the dialect does not take for a disconnect
+        (psycopg: "can't change 'autocommit' now"): then the whole pool is dropped and the
+        checkout tried once more.
+        """
+        try:
+            return self._engine.connect()
+        except sa.exc.DBAPIError:
+            self._engine.dispose()
+            return self._engine.connect()
 
     @contextmanager
     def _savepoint(self, connection: Connection) -> Iterator[None]:
