@@ -142,7 +142,7 @@ def config_show(config_path: Path | None, as_json: bool) -> None:
     with _handled(out):
         settings = load_config(config_path)
         out.done(
-            {"ok": True, "config": _masked(settings)},
+            {"ok": True, "config": settings.model_dump(mode="json")},
             lambda console: _print_settings(console, settings),
         )
 
@@ -500,7 +500,7 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                 "first_run": first.to_dict(),
                 "second_run": second.to_dict(),
                 "directory": tree,
-                "config": _masked(settings),
+                "config": settings.model_dump(mode="json"),
             }
 
             def human(console: Console) -> None:
@@ -575,11 +575,6 @@ def _print_run(console: Console, report: RunReport) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _masked(settings: Settings) -> dict[str, Any]:
-    dumped: dict[str, Any] = settings.model_dump(mode="json")
-    return dumped
 
 
 def _describe_directory(directory: Directory, settings: Settings) -> dict[str, Any]:

@@ -20,8 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -446,16 +445,6 @@ def _tail(path: Path, lines: int = 20) -> str:
     with suppress(OSError):
         return "\n".join(path.read_text("utf-8", "replace").splitlines()[-lines:])
     return ""
-
-
-@contextmanager
-def running_slapd(**kwargs: object) -> Iterator[SlapdServer]:
-    """Context manager form of :func:`start_slapd`."""
-    server = start_slapd(**kwargs)  # type: ignore[arg-type]
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 _CONFIG_TEMPLATE = """\
