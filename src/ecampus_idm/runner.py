@@ -299,14 +299,21 @@ class NightlyRun:
             raise IdmError("no [sources] section: nothing to read people from")
         ledger: ExportLedger = self.store if record_exports else ReadOnlyLedger(self.store)
         self._step("sources", 0, len(self.connectors))
+        known = self.store.identity_links()
         population = load_population(
             self.connectors,
             Pseudonymiser(sources.pseudonym_key),
             clock=self.clock,
             schools=self.settings.schools,
             ledger=ledger,
+            index=known,
         )
         persons = list(population.people)
+        if record_exports:
+            # Who is who, for the next runs: a person first read without a national
+            # number keeps their id (and account) once the number arrives.
+            self.store.remember_identities(known.changes(persons))
+        del known
         people, complete = len(persons), population.complete
         summary = (
             len(population.report.issues),

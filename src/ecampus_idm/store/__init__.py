@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ecampus_idm.store.base import (
     AccountRecord,
     Event,
+    IdentityLinks,
     JsonValue,
     NewEvent,
     Run,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AccountRecord",
     "Event",
+    "IdentityLinks",
     "JsonValue",
     "MemoryStore",
     "NewEvent",

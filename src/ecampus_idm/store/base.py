@@ -40,7 +40,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
-from ecampus_idm.model import AccountStatus, Role
+from ecampus_idm.model import AccountStatus, Person, Role, SourceKey
 from ecampus_idm.store._sensitive import check_data, check_text
 from ecampus_idm.store.errors import PersonHasUsernameError, UsernameTakenError
 
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AccountRecord",
     "Event",
+    "IdentityLinks",
     "JsonValue",
     "NewEvent",
     "Run",
@@ -60,6 +61,7 @@ __all__ = [
     "aware_utc",
     "plan_reservations",
     "validate_kind",
+    "validate_links",
     "validate_person_id",
     "validate_run_finish",
     "validate_username",
@@ -111,6 +113,23 @@ def validate_person_id(value: str) -> str:
         raise ValueError(f"a person id is 1-{_MAX_ID} characters")
     check_text("person_id", value)
     return value
+
+
+_LINK = re.compile(r"^(niss|key):[^\s]{1,194}$")
+
+
+def validate_links(links: Mapping[str, str]) -> dict[str, str]:
+    """Check identity links (see :class:`IdentityLinks`) and return them as a dict.
+
+    Raises:
+        ValueError: If a link or person id is malformed.
+    """
+    checked: dict[str, str] = {}
+    for link, person_id in links.items():
+        if not _LINK.match(link):
+            raise ValueError("an identity link is niss:<pseudonym> or key:<source>:<matricule>")
+        checked[link] = validate_person_id(person_id)
+    return checked
 
 
 def validate_kind(name: str, value: str) -> str:
@@ -386,6 +405,71 @@ class AccountRecord:
             object.__setattr__(self, "last_seen_in_sources", seen)
 
 
+class IdentityLinks:
+    """What earlier runs knew about who is who: an identity index loaded in one read.
+
+    Each link is ``niss:<pseudonym>`` (the keyed pseudonym, never the national number)
+    or ``key:<source>:<matricule>``, and names the person id it belonged to. The
+    correlator asks it (it is an :class:`~ecampus_idm.identity.IdentityIndex`) so that a
+    person first seen without a national number keeps their id, username and account
+    once the number arrives, and a matricule keeps its person across runs.
+
+    Args:
+        links: Link → person id.
+    """
+
+    __slots__ = ("_links",)
+
+    def __init__(self, links: Mapping[str, str] | None = None) -> None:
+        self._links: dict[str, str] = dict(links or {})
+
+    @staticmethod
+    def pseudonym_link(pseudonym: str) -> str:
+        """Return the link of a national-number pseudonym."""
+        return f"niss:{pseudonym}"
+
+    @staticmethod
+    def key_link(key: SourceKey) -> str:
+        """Return the link of a source key."""
+        return f"key:{key.source}:{key.matricule}"
+
+    @classmethod
+    def links_of(cls, person: Person) -> dict[str, str]:
+        """Return every link of ``person`` (its pseudonym, if known, and source keys)."""
+        links = {cls.key_link(key): person.person_id for key in person.source_keys}
+        if person.niss_pseudonym is not None:
+            links[cls.pseudonym_link(person.niss_pseudonym)] = person.person_id
+        return links
+
+    def person_for_pseudonym(self, pseudonym: str) -> str | None:
+        """Return the person id that had this national-number pseudonym, if any."""
+        return self._links.get(self.pseudonym_link(pseudonym))
+
+    def person_for_key(self, key: SourceKey) -> str | None:
+        """Return the person id that had this source key, if any."""
+        return self._links.get(self.key_link(key))
+
+    def changes(self, persons: Iterable[Person]) -> dict[str, str]:
+        """Return the links of ``persons`` that are new or now name another person."""
+        found: dict[str, str] = {}
+        for person in persons:
+            for link, person_id in self.links_of(person).items():
+                if self._links.get(link) != person_id:
+                    found[link] = person_id
+        return found
+
+    def as_dict(self) -> dict[str, str]:
+        """Return a copy of the links."""
+        return dict(self._links)
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def __repr__(self) -> str:
+        # The links hold pseudonyms: keyed, but still nothing to print.
+        return f"IdentityLinks({len(self._links)} links)"
+
+
 @runtime_checkable
 class Store(Protocol):
     """The state store port.
@@ -545,6 +629,20 @@ class Store(Protocol):
 
     def put_accounts(self, records: Iterable[AccountRecord]) -> None:
         """Insert or replace account records atomically."""
+        ...
+
+    # -- identity links ------------------------------------------------------------------
+
+    def identity_links(self) -> IdentityLinks:
+        """Return every remembered identity link: one bulk read, for the correlator."""
+        ...
+
+    def remember_identities(self, links: Mapping[str, str]) -> int:
+        """Insert or repoint identity links (link → person id); return how many.
+
+        Raises:
+            ValueError: If a link or person id is malformed.
+        """
         ...
 
     # -- export ledger (connectors.base.ExportLedger) -------------------------------------

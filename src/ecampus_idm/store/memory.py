@@ -21,6 +21,7 @@ from ecampus_idm.clock import Clock, SystemClock
 from ecampus_idm.store.base import (
     AccountRecord,
     Event,
+    IdentityLinks,
     JsonValue,
     NewEvent,
     Run,
@@ -29,6 +30,7 @@ from ecampus_idm.store.base import (
     aware_utc,
     plan_reservations,
     validate_kind,
+    validate_links,
     validate_person_id,
     validate_run_finish,
     validate_username,
@@ -52,6 +54,7 @@ class _State:
     usernames: dict[str, UsernameRecord] = field(default_factory=dict)
     accounts: dict[str, AccountRecord] = field(default_factory=dict)
     exports: dict[str, ExportFacts] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
     next_run: int = 1
     next_event: int = 1
 
@@ -63,6 +66,7 @@ class _State:
             usernames=dict(self.usernames),
             accounts=dict(self.accounts),
             exports=dict(self.exports),
+            links=dict(self.links),
             next_run=self.next_run,
             next_event=self.next_event,
         )
@@ -301,6 +305,20 @@ class MemoryStore:
         batch = list(records)
         with self._lock:
             self._state.accounts.update((r.person_id, r) for r in batch)
+
+    # -- identity links ------------------------------------------------------------------
+
+    def identity_links(self) -> IdentityLinks:
+        """Return every remembered identity link."""
+        with self._lock:
+            return IdentityLinks(self._state.links)
+
+    def remember_identities(self, links: Mapping[str, str]) -> int:
+        """Insert or repoint identity links; return how many."""
+        checked = validate_links(links)
+        with self._lock:
+            self._state.links.update(checked)
+        return len(checked)
 
     # -- export ledger -------------------------------------------------------------------
 

@@ -147,9 +147,24 @@ def _v2_account_roles(connection: Connection) -> None:
     )
 
 
+def _v3_identity_links(connection: Connection) -> None:
+    """Which person a pseudonym or source key belonged to: ids survive new numbers."""
+    # Frozen copy of the version-3 table: never edit, add a step instead.
+    metadata = sa.MetaData(naming_convention=NAMING)
+    sa.Table(
+        "identity_links",
+        metadata,
+        sa.Column("link", sa.String(200), primary_key=True),
+        sa.Column("person_id", sa.String(64), nullable=False, index=True),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+    )
+    metadata.create_all(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, events, usernames, accounts, accepted exports", _v1_initial),
     Migration(2, "accounts.roles", _v2_account_roles),
+    Migration(3, "identity links", _v3_identity_links),
 )
 """Every step, in order. Append only."""
 

@@ -162,3 +162,12 @@ accepted_exports = sa.Table(
     sa.Column("accepted_at", UtcDateTime, nullable=False),
     sa.Index(None, "source", "export_id"),
 )
+
+identity_links = sa.Table(
+    "identity_links",
+    metadata,
+    # "niss:<pseudonym>" or "key:<source>:<matricule>": never a national number in clear.
+    sa.Column("link", sa.String(200), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

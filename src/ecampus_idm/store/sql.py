@@ -43,6 +43,7 @@ from ecampus_idm.store._engine import WRITE, create_store_engine
 from ecampus_idm.store.base import (
     AccountRecord,
     Event,
+    IdentityLinks,
     JsonValue,
     NewEvent,
     Run,
@@ -51,6 +52,7 @@ from ecampus_idm.store.base import (
     aware_utc,
     plan_reservations,
     validate_kind,
+    validate_links,
     validate_person_id,
     validate_run_finish,
     validate_username,
@@ -637,6 +639,32 @@ class SqlStore:
         )
         with self._connection(write=True) as connection:
             connection.execute(upsert, list(rows.values()))
+
+    # -- identity links ------------------------------------------------------------------
+
+    def identity_links(self) -> IdentityLinks:
+        """Return every remembered identity link: one bulk read."""
+        links = tables.identity_links
+        with self._connection() as connection:
+            rows = connection.execute(sa.select(links.c.link, links.c.person_id)).all()
+        return IdentityLinks({row.link: row.person_id for row in rows})
+
+    def remember_identities(self, links: Mapping[str, str]) -> int:
+        """Insert or repoint identity links; return how many."""
+        checked = validate_links(links)
+        if not checked:
+            return 0
+        now = self._clock.now()
+        rows = [{"link": k, "person_id": v, "updated_at": now} for k, v in checked.items()]
+        upsert = self._insert(tables.identity_links)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[tables.identity_links.c.link],
+            set_={name: upsert.excluded[name] for name in ("person_id", "updated_at")},
+        )
+        with self._connection(write=True) as connection:
+            for chunk in _chunks(rows):
+                connection.execute(upsert, list(chunk))
+        return len(checked)
 
     # -- export ledger -------------------------------------------------------------------
 

@@ -42,8 +42,15 @@ from pydantic import SecretStr
 from ecampus_idm.clock import FixedClock
 from ecampus_idm.config import StoreSettings
 from ecampus_idm.connectors.base import ExportFacts, ExportLedger
-from ecampus_idm.model import AccountStatus, Role
-from ecampus_idm.store.base import AccountRecord, JsonValue, NewEvent, RunStatus, Store
+from ecampus_idm.model import AccountStatus, Role, SourceKey
+from ecampus_idm.store.base import (
+    AccountRecord,
+    IdentityLinks,
+    JsonValue,
+    NewEvent,
+    RunStatus,
+    Store,
+)
 from ecampus_idm.store.errors import (
     PersonHasUsernameError,
     RunFinishedError,
@@ -528,6 +535,45 @@ class StoreContract:
     def test_unknown_account_is_none(self, store: Store) -> None:
         """A person without a record gives None."""
         assert store.get_account("nobody") is None
+
+    # -- identity links ------------------------------------------------------------------
+
+    def test_no_identity_links_yet(self, store: Store) -> None:
+        """A new store knows nobody."""
+        assert len(store.identity_links()) == 0
+
+    def test_identity_links_round_trip(self, store: Store) -> None:
+        """Remembered links answer the correlator's two questions."""
+        key = SourceKey(source="secretariat-hec", matricule="000123")
+        links = {IdentityLinks.key_link(key): "p-1", IdentityLinks.pseudonym_link("ab12"): "p-1"}
+        assert store.remember_identities(links) == 2
+        known = store.identity_links()
+        assert known.person_for_key(key) == "p-1"
+        assert known.person_for_pseudonym("ab12") == "p-1"
+        assert known.person_for_pseudonym("cd34") is None
+
+    def test_identity_link_is_repointed(self, store: Store) -> None:
+        """Remembering a link again with another person moves it (the latest merge wins)."""
+        store.remember_identities({"key:hec:1": "p-1"})
+        store.remember_identities({"key:hec:1": "p-2", "key:hec:2": "p-2"})
+        assert store.identity_links().as_dict() == {"key:hec:1": "p-2", "key:hec:2": "p-2"}
+
+    @pytest.mark.parametrize(
+        ("link", "person_id"),
+        [("12345678901", "p-1"), ("key:", "p-1"), ("niss:a b", "p-1"), ("key:hec:1", "")],
+        ids=["bare-number", "empty", "space", "no-person"],
+    )
+    def test_malformed_link_is_refused(self, store: Store, link: str, person_id: str) -> None:
+        """A link must be typed (niss:/key:) and name a person: nothing is stored otherwise."""
+        with pytest.raises(ValueError, match=r"link|person"):
+            store.remember_identities({"key:hec:9": "p-9", link: person_id})
+        assert len(store.identity_links()) == 0
+
+    def test_identity_links_bulk(self, store: Store) -> None:
+        """More links than one statement's parameters are stored and read back."""
+        links = {f"key:hec:{n:06d}": f"p-{n}" for n in range(1700)}
+        assert store.remember_identities(links) == 1700
+        assert store.identity_links().as_dict() == links
 
     # -- export ledger -------------------------------------------------------------------
 

@@ -140,6 +140,7 @@ def test_real_migrations_create_the_tables(engine: Engine) -> None:
         "accepted_exports",
         "accounts",
         "events",
+        "identity_links",
         "runs",
         "schema_version",
         "usernames",

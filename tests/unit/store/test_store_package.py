@@ -26,6 +26,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(store.__all__) == [
         "AccountRecord",
         "Event",
+    "IdentityLinks",
         "JsonValue",
         "MemoryStore",
         "NewEvent",
