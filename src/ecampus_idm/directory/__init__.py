@@ -43,9 +43,13 @@ def open_directory(settings: DirectorySettings) -> LdapDirectory:
 
     The connection opens on first use; call ``check()`` to fail early.
     """
-    from ecampus_idm.directory.ldap import LdapDirectory  # noqa: PLC0415 - keeps ldap3 lazy
+    from ecampus_idm.directory.ldap import (  # noqa: PLC0415 - keeps ldap3 lazy
+        ActiveDirectory,
+        LdapDirectory,
+    )
 
-    return LdapDirectory(
+    adapter = ActiveDirectory if settings.kind == "active_directory" else LdapDirectory
+    return adapter(
         settings.url,
         settings.bind_dn,
         settings.bind_password,

@@ -11,6 +11,10 @@ This is the only module of ecampus-idm that imports ldap3. It wraps ldap3's habi
 * values are read raw and decoded as UTF-8, so the types never change with settings;
 * the bind password is held as a :class:`~pydantic.SecretStr` and handed to ldap3 only
   when binding; it never appears in an error, a repr or a log line.
+
+:class:`ActiveDirectory` is the Active Directory flavour (TLS mandatory, pages of at most
+1000, ``unicodePwd`` passwords, AD bind sub-codes as typed errors, preconditions checked
+by a read); its pure helpers live in :mod:`ecampus_idm.directory.active_directory`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from ecampus_idm.directory import _ber
+from ecampus_idm.directory.active_directory import (
+    bind_error,
+    encode_unicode_pwd,
+    password_error,
+    wrong_old_password,
+)
 from ecampus_idm.directory.base import (
     AttributeInput,
     Entry,
@@ -66,7 +76,7 @@ with warnings.catch_warnings():
     import ldap3
     from ldap3.core import exceptions as ldap_exc
 
-__all__ = ["LdapDirectory"]
+__all__ = ["AD_MAX_PAGE_SIZE", "ActiveDirectory", "LdapDirectory"]
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +223,7 @@ class LdapDirectory:
             connection.bind()
         except ldap_exc.LDAPInvalidCredentialsResult as exc:
             _quietly_close(connection)
-            raise InvalidCredentialsError(user) from exc
+            raise self._refused(user, str(getattr(exc, "message", "") or "")) from exc
         except ldap_exc.LDAPException as exc:
             _quietly_close(connection)
             raise DirectoryUnavailableError(self._url, _describe(exc)) from exc
@@ -221,6 +231,11 @@ class LdapDirectory:
             _quietly_close(connection)
             raise DirectoryUnavailableError(self._url, type(exc).__name__) from exc
         return connection
+
+    def _refused(self, user: str, diagnostic: str) -> InvalidCredentialsError:
+        """The error of a bind refused with invalidCredentials (AD adds sub-codes)."""
+        del diagnostic
+        return InvalidCredentialsError(user)
 
     def _conn(self) -> Any:
         if self._connection is None:
@@ -468,6 +483,223 @@ class LdapDirectory:
             # An empty password is an unauthenticated bind (RFC 4513 5.1.2): never a success.
             raise InvalidCredentialsError(dn)
         _quietly_close(self._open(dn, password))
+
+
+AD_MAX_PAGE_SIZE = 1000
+"""Active Directory's default ``MaxPageSize``: a larger page is silently cut to it."""
+
+_UNICODE_PWD = "unicodepwd"  # noqa: S105 - an attribute name, not a password
+
+
+class ActiveDirectory(LdapDirectory):
+    """An :class:`LdapDirectory` for Active Directory (and Samba AD).
+
+    What differs from OpenLDAP:
+
+    * TLS is mandatory: ``tls="none"`` is refused even on loopback (AD refuses simple
+      binds in clear anyway, with a less helpful error);
+    * pages are at most :data:`AD_MAX_PAGE_SIZE` entries (AD's ``MaxPageSize``);
+    * ``unicodePwd`` values (an initial password in an add, a change) are sent encoded
+      (quoted UTF-16-LE), and a refused password raises
+      :class:`~ecampus_idm.directory.active_directory.PasswordRefusedError`;
+    * :meth:`set_password` uses ``unicodePwd``: a *replace* by the service account for an
+      administrative reset, a *delete old + add new* for a change by the user (checked
+      against the old password and the domain's password policy);
+    * a refused bind names its reason (must change 773, disabled 533, expired 532/701,
+      locked 775) through the typed errors of
+      :mod:`ecampus_idm.directory.active_directory`;
+    * AD has no assertion control (RFC 4528): a write's ``expect`` precondition is checked
+      by a read just before the write. A change made between that read and the write
+      (milliseconds) is not detected; the plan's other safeguards still hold.
+    * additions go one at a time (``add_many`` is sequential): AD's own cost per add
+      (password hashing) dominates, so pipelining would not help.
+
+    Args: as for :class:`LdapDirectory`; ``page_size`` above 1000 is lowered to 1000.
+
+    Raises:
+        DirectoryUnavailableError: If the URL or the TLS settings cannot work, or if
+            ``tls`` is ``none``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        bind_dn: str,
+        bind_password: SecretStr,
+        *,
+        tls: TlsMode = "auto",
+        ca_file: Path | None = None,
+        timeout: float = 10.0,
+        page_size: int = 500,
+    ) -> None:
+        if tls == "none":
+            raise DirectoryUnavailableError(
+                _safe_url(url),
+                "Active Directory exige LDAPS ou StartTLS, jamais LDAP en clair / "
+                "Active Directory requires LDAPS or StartTLS, never plain LDAP",
+            )
+        super().__init__(
+            url,
+            bind_dn,
+            bind_password,
+            tls=tls,
+            ca_file=ca_file,
+            timeout=timeout,
+            page_size=min(page_size, AD_MAX_PAGE_SIZE),
+        )
+
+    def __repr__(self) -> str:
+        return f"ActiveDirectory({self._url!r}, bind_dn={self._bind_dn!r}, tls={self._mode!r})"
+
+    def _refused(self, user: str, diagnostic: str) -> InvalidCredentialsError:
+        return bind_error(user, diagnostic)
+
+    def search(
+        self,
+        base: str,
+        filter: Filter | None = None,
+        *,
+        scope: Scope = Scope.SUBTREE,
+        attributes: Iterable[str] | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Entry]:
+        """Yield the matching entries, in pages of at most 1000."""
+        size = min(page_size or self._page_size, AD_MAX_PAGE_SIZE)
+        return super().search(base, filter, scope=scope, attributes=attributes, page_size=size)
+
+    def _require(self, dn: str, expect: Filter | None) -> None:
+        """Check a write's precondition by reading the entry (AD has no RFC 4528)."""
+        if expect is None:
+            return
+        matching = list(self.search(dn, expect, scope=Scope.BASE, attributes=["1.1"]))
+        if not matching:
+            raise PreconditionFailedError(dn)
+
+    def add(self, dn: str, attributes: AttributeInput) -> None:
+        """Create an entry; a ``unicodePwd`` value is sent encoded, empty attributes not."""
+        payload = {
+            name: _ad_values(name, values)
+            for name, values in attributes.items()
+            if as_values(values)
+        }
+        try:
+            self._run(dn, lambda c: c.add(dn, attributes=payload))
+        except EntryNotFoundError as exc:
+            # AD answers noSuchObject for a missing member too: say which it is.
+            parent = parent_dn(dn)
+            has_members = "member" in {name.lower() for name in payload}
+            if has_members and self.get(parent, ["1.1"]) is not None:
+                raise ConstraintViolationError(
+                    dn, "un membre du groupe n'existe pas / a group member does not exist"
+                ) from exc
+            raise EntryNotFoundError(parent) from exc
+        except ConstraintViolationError as exc:
+            raise password_error(dn, exc.detail) from exc
+        log.debug("added %s", dn)
+
+    def add_many(
+        self, entries: Iterable[tuple[str, AttributeInput]], *, window: int = 128
+    ) -> Iterator[DirectoryError | None]:
+        """Create many entries, one at a time (``window`` is ignored on AD).
+
+        AD checks that every ``member`` of a group exists: entries with members (groups)
+        are added after the others of the batch, so that a new group may list the new
+        users of the same batch. Results still come in input order.
+        """
+        del window
+        batch = list(entries)
+        members = {"member"}
+        later = [i for i, (_, a) in enumerate(batch) if members & {n.lower() for n in a}]
+        deferred = set(later)
+        order = [i for i in range(len(batch)) if i not in deferred] + later
+        results: dict[int, DirectoryError | None] = {}
+        for index in order:
+            dn, attributes = batch[index]
+            try:
+                self.add(dn, attributes)
+            except DirectoryUnavailableError:
+                raise
+            except DirectoryError as exc:
+                results[index] = exc
+            else:
+                results[index] = None
+        for index in range(len(batch)):
+            yield results[index]
+
+    def modify(
+        self, dn: str, changes: Sequence[Modification], *, expect: Filter | None = None
+    ) -> None:
+        """Apply the changes (one modify request); ``unicodePwd`` values are encoded."""
+        payload: dict[str, list[tuple[Any, list[str | bytes]]]] = {}
+        for change in changes:
+            payload.setdefault(change.attribute, []).append(
+                (_MOD_OPS[change.op], _ad_values(change.attribute, change.values))
+            )
+        if not payload:
+            return
+        self._require(dn, expect)
+        try:
+            self._run(dn, lambda c: c.modify(dn, payload))
+        except ConstraintViolationError as exc:
+            if _UNICODE_PWD not in {name.lower() for name in payload}:
+                raise
+            raise password_error(dn, exc.detail) from exc
+        log.debug("modified %s (%s)", dn, ", ".join(payload))
+
+    def rename(
+        self,
+        dn: str,
+        new_rdn: str,
+        new_parent: str | None = None,
+        *,
+        expect: Filter | None = None,
+    ) -> str:
+        """Rename and/or move an entry, after checking ``expect``."""
+        self._require(dn, expect)
+        return super().rename(dn, new_rdn, new_parent)
+
+    def delete(self, dn: str, *, expect: Filter | None = None) -> None:
+        """Delete a leaf entry, after checking ``expect``."""
+        self._require(dn, expect)
+        super().delete(dn)
+
+    def set_password(
+        self, dn: str, new_password: SecretStr, *, old_password: SecretStr | None = None
+    ) -> None:
+        """Set ``unicodePwd``: replace (reset) or delete the old + add the new (change).
+
+        Raises:
+            EntryNotFoundError: If ``dn`` does not exist.
+            InvalidCredentialsError: If ``old_password`` is wrong.
+            PasswordRefusedError: If the domain's password policy refuses the password.
+        """
+        new = encode_unicode_pwd(new_password)
+        changes: list[tuple[Any, list[bytes]]]
+        if old_password is None:
+            changes = [(ldap3.MODIFY_REPLACE, [new])]
+        else:
+            changes = [
+                (ldap3.MODIFY_DELETE, [encode_unicode_pwd(old_password)]),
+                (ldap3.MODIFY_ADD, [new]),
+            ]
+        try:
+            self._run(dn, lambda c: c.modify(dn, {"unicodePwd": changes}))
+        except ConstraintViolationError as exc:
+            if old_password is not None and wrong_old_password(exc.detail):
+                raise InvalidCredentialsError(dn) from exc
+            raise password_error(dn, exc.detail) from exc
+        except AttributeValueError as exc:  # noSuchAttribute: the old value is not it
+            if old_password is None:
+                raise
+            raise InvalidCredentialsError(dn) from exc
+        log.info("password changed for %s", dn)
+
+
+def _ad_values(name: str, values: str | Sequence[str]) -> list[str | bytes]:
+    """Attribute values for AD: ``unicodePwd`` encoded, everything else as given."""
+    if name.lower() == _UNICODE_PWD:
+        return [encode_unicode_pwd(SecretStr(v)) for v in as_values(values)]
+    return list(as_values(values))
 
 
 # RFC 4511 result codes -> the error a caller handles (dn, detail) -> error.

@@ -10,8 +10,9 @@
   member already added or removed, an entry already deleted or renamed count as
   *already done*.
 * Initial passwords come from ``passwords`` at apply time and go into the add itself
-  (with ``pwdReset`` on OpenLDAP), so an account never exists without its password and
-  the user must change it at first login. A password never reaches the plan or a report.
+  (``TargetSpec.initial_password``: ``pwdReset`` on OpenLDAP, ``pwdLastSet=0`` on AD), so
+  an account never exists without its password and the user must change it at first
+  login. A password never reaches the plan or a report.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 A :class:`TargetSpec` is shared by the snapshot reader and by apply, so both agree on
 which entries are ours (the ownership marker), how an entry is identified across renames
 (the key attribute per kind), and which attribute carries the change stamp used for
-preconditions. The OpenLDAP mapping profile provides one; the AD profile another.
+preconditions. The OpenLDAP mapping profile provides one; the AD profile another
+(``uSNChanged`` as the change stamp, ``unicodePwd`` + ``pwdLastSet=0`` as the initial
+password, :func:`ad_initial_password`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ecampus_idm.directory.base import Directory, Entry, Scope
 from ecampus_idm.directory.dn import normalize_dn
 from ecampus_idm.sync.model import EntryKind, ObservedEntry
 
-__all__ = ["TargetSpec", "openldap_initial_password", "read_snapshot"]
+__all__ = ["TargetSpec", "ad_initial_password", "openldap_initial_password", "read_snapshot"]
 
 
 def openldap_initial_password(password: SecretStr) -> dict[str, str]:
@@ -29,6 +31,17 @@ def openldap_initial_password(password: SecretStr) -> dict[str, str]:
     a change at the first bind.
     """
     return {"userPassword": password.get_secret_value(), "pwdReset": "TRUE"}
+
+
+def ad_initial_password(password: SecretStr) -> dict[str, str]:
+    """Attributes that set an initial password on Active Directory, to be changed first.
+
+    ``unicodePwd`` carries the cleartext here; the AD adapter
+    (:class:`~ecampus_idm.directory.ldap.ActiveDirectory`) encodes it (quoted UTF-16-LE)
+    on the wire, inside the add, so that an account never exists without its password.
+    ``pwdLastSet=0`` makes AD demand a change at the first logon (bind result 773).
+    """
+    return {"unicodePwd": password.get_secret_value(), "pwdLastSet": "0"}
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,25 @@
 Subclass :class:`SyncContract` and provide ``directory`` and ``base`` (the suffix, with
 ``ou=people`` and ``ou=groups`` below it), as for
 :class:`~ecampus_idm.testing.contracts.DirectoryContract`. ecampus-idm runs it against the
-in-memory directory and a real slapd.
+in-memory directory, a real slapd and a Samba AD domain controller.
+
+A target with another vocabulary overrides the ``spec`` fixture and the hooks
+:meth:`SyncContract.make_person`, :meth:`SyncContract.make_group`,
+:meth:`SyncContract.unmanaged_entry` and :meth:`SyncContract.check_initial_password`
+(on AD the initial password is right but must be changed: bind result 773).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from ecampus_idm.directory.base import Directory, Modification
-from ecampus_idm.directory.dn import build_dn
+from ecampus_idm.directory.dn import build_dn, parse_dn
+from ecampus_idm.errors import InvalidCredentialsError
 from ecampus_idm.sync import (
     Budget,
     DesiredEntry,
@@ -115,6 +122,35 @@ def _password(key: str) -> SecretStr:
 class SyncContract:
     """Behaviour of read_snapshot → plan → apply on a real or in-memory directory."""
 
+    def make_person(
+        self,
+        base: str,
+        key: str,
+        uid: str,
+        *,
+        school: str = "HEC-TOURNAI",
+        sn: str = "Dupont",
+        enabled: bool = True,
+    ) -> DesiredEntry:
+        """A desired person in this target's vocabulary (override per target)."""
+        return person(base, key, uid, school=school, sn=sn, enabled=enabled)
+
+    def make_group(self, base: str, code: str, members: Iterable[DesiredEntry]) -> DesiredEntry:
+        """A desired group in this target's vocabulary (override per target)."""
+        return group(base, code, members)
+
+    def options(self, **overrides: Any) -> PlanOptions:
+        """Plan options for this target, with ``overrides`` (override per target)."""
+        return PlanOptions(**overrides)
+
+    def unmanaged_entry(self, uid: str) -> dict[str, str | list[str]]:
+        """Attributes of a person entry someone else created (override per target)."""
+        return {"objectClass": "inetOrgPerson", "uid": uid, "cn": uid, "sn": "Local"}
+
+    def check_initial_password(self, directory: Directory, dn: str, password: SecretStr) -> None:
+        """Assert ``password`` is the account's initial password (override per target)."""
+        directory.authenticate(dn, password)
+
     @pytest.fixture
     def directory(self) -> Directory:
         """The directory under test (override)."""
@@ -140,21 +176,21 @@ class SyncContract:
         options: PlanOptions | None = None,
     ) -> Plan:
         """Plan against a fresh snapshot and apply it; return the plan."""
-        result = plan(desired, read_snapshot(directory, spec), options)
+        result = plan(desired, read_snapshot(directory, spec), options or self.options())
         report = apply(result, directory, spec, passwords=_password)
         assert report.ok, report.to_dict()
         return result
 
     def replan(self, directory: Directory, spec: TargetSpec, desired: list[DesiredEntry]) -> Plan:
         """Plan again without applying."""
-        return plan(desired, read_snapshot(directory, spec))
+        return plan(desired, read_snapshot(directory, spec), self.options())
 
     def test_create_then_replan_is_empty(
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """A first run creates people and groups; the next plan has nothing to do."""
-        people = [person(base, f"p{n}", f"user.{n}") for n in range(5)]
-        desired = [*people, group(base, "HEC-TOURNAI", people)]
+        people = [self.make_person(base, f"p{n}", f"user.{n}") for n in range(5)]
+        desired = [*people, self.make_group(base, "HEC-TOURNAI", people)]
         first = self.sync(directory, spec, desired)
         assert first.counts() == {"create": 6}
         assert self.replan(directory, spec, desired).is_empty
@@ -163,15 +199,15 @@ class SyncContract:
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """A created person binds with the initial password from the password source."""
-        jean = person(base, "p1", "jean.dupont")
+        jean = self.make_person(base, "p1", "jean.dupont")
         self.sync(directory, spec, [jean])
-        directory.authenticate(jean.dn, _password("p1"))
+        self.check_initial_password(directory, jean.dn, _password("p1"))
 
     def test_update_forces_owned_and_keeps_foreign_attributes(
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """An owned attribute is corrected; an attribute we do not own is kept."""
-        jean = person(base, "p1", "jean.dupont")
+        jean = self.make_person(base, "p1", "jean.dupont")
         self.sync(directory, spec, [jean])
         directory.modify(
             jean.dn,
@@ -188,28 +224,27 @@ class SyncContract:
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """An unmanaged entry at a desired DN is a conflict; unmanaged entries stay."""
-        squatter = build_dn("uid", "jean.dupont", f"ou=people,{base}")
-        directory.add(
-            squatter, {"objectClass": "inetOrgPerson", "uid": "jean.dupont", "cn": "J", "sn": "D"}
-        )
-        other = build_dn("uid", "admin.local", f"ou=people,{base}")
-        directory.add(other, {"objectClass": "inetOrgPerson", "cn": "A", "sn": "L"})
-        result = self.sync(directory, spec, [person(base, "p1", "jean.dupont")])
+        wanted = self.make_person(base, "p1", "jean.dupont")
+        squatter = wanted.dn
+        directory.add(squatter, self.unmanaged_entry("jean.dupont"))
+        other = build_dn(parse_dn(squatter)[0][0][0], "admin.local", f"ou=people,{base}")
+        directory.add(other, self.unmanaged_entry("admin.local"))
+        result = self.sync(directory, spec, [wanted])
         assert result.is_empty
         assert [c.dn for c in result.conflicts] == [squatter]
         entry = directory.get(squatter)
         assert entry is not None
-        assert "ecampusmanagedby" not in entry
+        assert spec.marker_attribute not in entry
         assert directory.get(other) is not None
 
     def test_rename_keeps_group_membership(
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """A new username renames the entry; the group follows; the next plan is empty."""
-        old = person(base, "p1", "jean.dupont")
-        self.sync(directory, spec, [old, group(base, "HEC-TOURNAI", [old])])
-        new = person(base, "p1", "jean.dupont-martin")
-        desired = [new, group(base, "HEC-TOURNAI", [new])]
+        old = self.make_person(base, "p1", "jean.dupont")
+        self.sync(directory, spec, [old, self.make_group(base, "HEC-TOURNAI", [old])])
+        new = self.make_person(base, "p1", "jean.dupont-martin")
+        desired = [new, self.make_group(base, "HEC-TOURNAI", [new])]
         result = self.sync(directory, spec, desired)
         assert result.counts() == {"rename": 1, "update": 1}  # the new address follows
         assert directory.get(old.dn) is None
@@ -219,11 +254,18 @@ class SyncContract:
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """Moving a student from one school to another swaps the group membership."""
-        jean = person(base, "p1", "jean.dupont")
-        groups = [group(base, "HEC-TOURNAI", [jean]), group(base, "HEC-MONS", [])]
+        jean = self.make_person(base, "p1", "jean.dupont")
+        groups = [
+            self.make_group(base, "HEC-TOURNAI", [jean]),
+            self.make_group(base, "HEC-MONS", []),
+        ]
         self.sync(directory, spec, [jean, *groups])
-        moved = person(base, "p1", "jean.dupont", school="HEC-MONS")
-        desired = [moved, group(base, "HEC-TOURNAI", []), group(base, "HEC-MONS", [moved])]
+        moved = self.make_person(base, "p1", "jean.dupont", school="HEC-MONS")
+        desired = [
+            moved,
+            self.make_group(base, "HEC-TOURNAI", []),
+            self.make_group(base, "HEC-MONS", [moved]),
+        ]
         result = self.sync(directory, spec, desired)
         assert result.counts() == {"add_member": 1, "remove_member": 1}
         mons = directory.get(groups[1].dn)
@@ -235,14 +277,14 @@ class SyncContract:
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """Disabling locks the account (no bind); a later plan without it deletes it."""
-        jean = person(base, "p1", "jean.dupont")
-        self.sync(directory, spec, [jean, group(base, "HEC-TOURNAI", [jean])])
-        disabled = person(base, "p1", "jean.dupont", enabled=False)
-        result = self.sync(directory, spec, [disabled, group(base, "HEC-TOURNAI", [])])
+        jean = self.make_person(base, "p1", "jean.dupont")
+        self.sync(directory, spec, [jean, self.make_group(base, "HEC-TOURNAI", [jean])])
+        disabled = self.make_person(base, "p1", "jean.dupont", enabled=False)
+        result = self.sync(directory, spec, [disabled, self.make_group(base, "HEC-TOURNAI", [])])
         assert result.counts() == {"disable": 1, "remove_member": 1}
-        with pytest.raises(Exception, match="credentials"):
+        with pytest.raises(InvalidCredentialsError):
             directory.authenticate(jean.dn, _password("p1"))
-        gone = self.sync(directory, spec, [group(base, "HEC-TOURNAI", [])])
+        gone = self.sync(directory, spec, [self.make_group(base, "HEC-TOURNAI", [])])
         assert gone.counts() == {"delete": 1}
         assert directory.get(jean.dn) is None
 
@@ -250,9 +292,9 @@ class SyncContract:
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """A plan over its delete budget writes nothing until approved by its hash."""
-        people = [person(base, f"p{n}", f"user.{n}") for n in range(8)]
+        people = [self.make_person(base, f"p{n}", f"user.{n}") for n in range(8)]
         self.sync(directory, spec, people)
-        options = PlanOptions(budgets=(Budget(OpKind.DELETE, max_count=3),))
+        options = self.options(budgets=(Budget(OpKind.DELETE, max_count=3),))
         held = plan(people[:2], read_snapshot(directory, spec), options)
         assert held.held
         assert "delete" in held.summary()
@@ -267,10 +309,10 @@ class SyncContract:
 
     def test_stale_plan_is_refused(self, directory: Directory, base: str, spec: TargetSpec) -> None:
         """An entry changed after planning is not overwritten; the failure says stale."""
-        jean = person(base, "p1", "jean.dupont")
+        jean = self.make_person(base, "p1", "jean.dupont")
         self.sync(directory, spec, [jean])
-        renamed = person(base, "p1", "jean.dupont", sn="Martin")
-        pending = plan([renamed], read_snapshot(directory, spec))
+        renamed = self.make_person(base, "p1", "jean.dupont", sn="Martin")
+        pending = plan([renamed], read_snapshot(directory, spec), self.options())
         directory.modify(jean.dn, [Modification.replace("sn", "ChangedMeanwhile")])
         report = apply(pending, directory, spec)
         assert [f.stale for f in report.failures] == [True]
@@ -282,9 +324,9 @@ class SyncContract:
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """Applying the same creation plan twice reports the second pass as already done."""
-        people = [person(base, f"p{n}", f"user.{n}") for n in range(3)]
-        desired = [*people, group(base, "HEC-TOURNAI", people)]
-        first = plan(desired, read_snapshot(directory, spec))
+        people = [self.make_person(base, f"p{n}", f"user.{n}") for n in range(3)]
+        desired = [*people, self.make_group(base, "HEC-TOURNAI", people)]
+        first = plan(desired, read_snapshot(directory, spec), self.options())
         assert apply(first, directory, spec, passwords=_password).ok
         again = apply(first, directory, spec, passwords=_password)
         assert again.ok
@@ -295,8 +337,8 @@ class SyncContract:
         self, directory: Directory, base: str, spec: TargetSpec
     ) -> None:
         """A plan read back from JSON has the same hash and applies; no password inside."""
-        jean = person(base, "p1", "jean.dupont")
-        original = plan([jean], read_snapshot(directory, spec))
+        jean = self.make_person(base, "p1", "jean.dupont")
+        original = plan([jean], read_snapshot(directory, spec), self.options())
         text = original.to_json()
         assert _password("p1").get_secret_value() not in text
         restored = Plan.from_json(text)
