@@ -1,0 +1,1 @@
+"""Package data of the passwords package: the common-passwords blocklist."""

@@ -1,0 +1,172 @@
+"""Settings of the password-reset service: keys, expiry, limits, quality, directory names.
+
+One :class:`PasswordSettings` section, ``[passwords]`` in the configuration file (field
+``passwords`` of :class:`~ecampus_idm.config.Settings`). The defaults keep every existing
+configuration valid; the service itself refuses to start without a token key.
+
+Token keys are secrets (``ECAMPUS_IDM_PASSWORDS__TOKEN_KEYS='["base64...", ...]'``), newest
+first: the newest keys every new token, every listed key still verifies, so a key is
+rotated by prepending a new one and dropping the old one once its tokens have expired
+(the expiry is at most four hours).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+__all__ = [
+    "MIN_KEY_BYTES",
+    "PasswordSettings",
+    "QualitySettings",
+    "RateLimitSettings",
+]
+
+MIN_KEY_BYTES = 32
+"""A token key holds at least 256 bits."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class RateLimitSettings(_Section):
+    """How many reset requests are accepted per window (fixed windows, shared in the store).
+
+    Attributes:
+        window_seconds: Length of a counting window.
+        per_address: Requests for one submitted address per window.
+        per_ip: Requests from one client IP per window.
+        per_account: Reset mails for one account per window (counted by the worker).
+        overall: Requests from everyone per window (a flood brake).
+    """
+
+    window_seconds: int = Field(default=3600, ge=60, le=86_400)
+    per_address: int = Field(default=3, ge=1, le=100)
+    per_ip: int = Field(default=20, ge=1, le=10_000)
+    per_account: int = Field(default=3, ge=1, le=100)
+    overall: int = Field(default=2000, ge=1, le=1_000_000)
+
+
+class QualitySettings(_Section):
+    """Rules for the passwords people choose (NIST SP 800-63B rev. 4: length, no composition).
+
+    Attributes:
+        min_length: Shortest password (15: a password that is the only factor).
+        min_length_by_population: Another floor for a population (``student``,
+            ``faculty``, ``staff``: the account's ``eduPersonPrimaryAffiliation``); never
+            below 8.
+        max_length: Longest password accepted (at least 64).
+        context_token_length: Parts of the username, names and school names at least this
+            long may not appear in the password.
+        context_words: Words no password may contain (besides the account's own).
+        use_blocklist: Refuse the shipped list of common passwords.
+        extra_blocklist: More passwords to refuse (compared without case).
+        ad_complexity: Mirror Active Directory's complexity rule (three kinds of
+            characters) when AD is the directory: it is the directory's rule, not ours.
+    """
+
+    min_length: int = Field(default=15, ge=8, le=64)
+    min_length_by_population: dict[str, int] = Field(default_factory=dict)
+    max_length: int = Field(default=128, ge=64, le=4096)
+    context_token_length: int = Field(default=4, ge=3, le=16)
+    context_words: tuple[str, ...] = ("ecampus",)
+    use_blocklist: bool = True
+    extra_blocklist: frozenset[str] = frozenset()
+    ad_complexity: bool = False
+
+    @field_validator("min_length_by_population")
+    @classmethod
+    def _floors(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, floor in value.items():
+            if not 8 <= floor <= 64:  # noqa: PLR2004 - the documented bounds
+                raise ValueError(f"min_length_by_population.{name} must be 8-64")
+        return {name.casefold(): floor for name, floor in value.items()}
+
+    @field_validator("extra_blocklist")
+    @classmethod
+    def _fold(cls, value: frozenset[str]) -> frozenset[str]:
+        return frozenset(word.casefold() for word in value)
+
+    def min_length_for(self, population: str | None) -> int:
+        """Return the floor for ``population`` (the general one when it has none)."""
+        if population is None:
+            return self.min_length
+        return self.min_length_by_population.get(population.casefold(), self.min_length)
+
+
+class PasswordSettings(_Section):
+    """The ``[passwords]`` section: the "Mot de passe oublié" service.
+
+    Attributes:
+        token_keys: Base64 HMAC keys (at least 32 bytes each), newest first.
+        token_ttl_minutes: How long a reset link works (5 minutes to 4 hours).
+        reset_url: The portal page that receives the token (``?token=`` is appended).
+        personal_mail_attribute: The directory attribute holding the personal address
+            (``ecampusPersonalMail`` on OpenLDAP; another on Active Directory).
+        people_dn: Where accounts are searched; the directory's base DN when unset.
+        fingerprint_attributes: Attributes whose change kills a token (with the
+            personal address): the password hash and its change time by default.
+        population_attribute: The attribute naming the account's population.
+        policy_dn: The ppolicy entry mirrored before writing (none: not mirrored).
+        clear_must_change: After a reset, remove ppolicy's ``pwdReset`` flag (an
+            administrative write sets it; the user chose this password themselves).
+        max_accounts_per_address: At most this many mails for one address (siblings).
+        process_batch: Pending requests handled per worker pass.
+        retention_days: Requests, tokens and audit rows are purged after this.
+        rate_limits: The request limits.
+        quality: The rules for chosen passwords.
+    """
+
+    token_keys: tuple[SecretStr, ...] = ()
+    token_ttl_minutes: int = Field(default=30, ge=5, le=240)
+    reset_url: str = "https://ecampus.invalid/mot-de-passe/nouveau"
+    personal_mail_attribute: str = Field(default="ecampusPersonalMail", pattern=r"^[A-Za-z][\w-]*$")
+    people_dn: str | None = None
+    fingerprint_attributes: tuple[str, ...] = ("userPassword", "pwdChangedTime")
+    population_attribute: str = "eduPersonPrimaryAffiliation"
+    policy_dn: str | None = None
+    clear_must_change: bool = True
+    max_accounts_per_address: int = Field(default=5, ge=1, le=20)
+    process_batch: int = Field(default=100, ge=1, le=10_000)
+    retention_days: int = Field(default=30, ge=1, le=400)
+    rate_limits: RateLimitSettings = RateLimitSettings()
+    quality: QualitySettings = QualitySettings()
+
+    @field_validator("token_keys")
+    @classmethod
+    def _keys(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for position, key in enumerate(value, start=1):
+            try:
+                raw = base64.b64decode(key.get_secret_value(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"token key #{position} is not base64") from None
+            if len(raw) < MIN_KEY_BYTES:
+                raise ValueError(f"token key #{position} must hold at least {MIN_KEY_BYTES} bytes")
+        return value
+
+    @field_validator("reset_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError("reset_url must be an https:// address (http only for localhost)")
+        if parts.fragment or "token=" in parts.query:
+            raise ValueError("reset_url must not carry a fragment or a token parameter")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> Self:
+        values = [k.get_secret_value() for k in self.token_keys]
+        if len(set(values)) != len(values):
+            raise ValueError("token_keys must be distinct")
+        return self
+
+    def ttl_seconds(self) -> int:
+        """The token lifetime in seconds."""
+        return self.token_ttl_minutes * 60
