@@ -1,0 +1,121 @@
+"""The mail pipeline's tables (live definitions) and their frozen migration step.
+
+Three tables, created by :func:`migrate_v5` (to register as schema version 5):
+
+``mail_outbox``
+    One row per message to send: who, why (purpose), to which address, its state and
+    retries. ``idempotency_key`` is unique: one issuance gives one message, however often
+    it is enqueued. ``sealed`` holds the initial password *encrypted* (AES-GCM, see
+    :mod:`ecampus_idm.crypto`) and is cleared once the message is sent.
+``mail_recipients``
+    Per person, the personal address the credentials were last sent to (to notice a
+    correction) and whether it bounces.
+``password_custody``
+    Per person, the *encrypted* initial password, kept for resends until it is discarded
+    (the user chose a password) or purged.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ecampus_idm.store.schema import NAMING, UtcDateTime
+
+__all__ = ["mail_outbox", "mail_recipients", "metadata", "migrate_v5", "password_custody"]
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+mail_outbox = sa.Table(
+    "mail_outbox",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("to_address", sa.String(320), nullable=False),
+    sa.Column("to_masked", sa.String(330), nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("population", sa.String(32), nullable=True),
+    sa.Column("display_name", sa.String(260), nullable=False),
+    sa.Column("sealed", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("queued_at", UtcDateTime, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True, index=True),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Column("run_id", sa.BigInteger, nullable=True),
+)
+
+mail_recipients = sa.Table(
+    "mail_recipients",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("address", sa.String(320), nullable=True, index=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("bouncing_since", UtcDateTime, nullable=True),
+    sa.Column("bounce_reason", sa.String(500), nullable=True),
+)
+
+password_custody = sa.Table(
+    "password_custody",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("sealed", sa.Text, nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("issued_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("discarded_at", UtcDateTime, nullable=True),
+    sa.Column("discard_reason", sa.String(200), nullable=True),
+)
+
+
+def migrate_v5(connection: Connection) -> None:
+    """Schema v5: the mail outbox, the recipients' addresses and the password custody."""
+    # Frozen copy of the version-5 tables: never edit, add a step instead.
+    frozen = sa.MetaData(naming_convention=NAMING)
+    sa.Table(
+        "mail_outbox",
+        frozen,
+        sa.Column("message_id", sa.String(64), primary_key=True),
+        sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+        sa.Column("person_id", sa.String(64), nullable=False, index=True),
+        sa.Column("username", sa.String(64), nullable=False),
+        sa.Column("purpose", sa.String(32), nullable=False),
+        sa.Column("to_address", sa.String(320), nullable=False),
+        sa.Column("to_masked", sa.String(330), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("population", sa.String(32), nullable=True),
+        sa.Column("display_name", sa.String(260), nullable=False),
+        sa.Column("sealed", sa.Text, nullable=True),
+        sa.Column("status", sa.String(16), nullable=False, index=True),
+        sa.Column("queued_at", UtcDateTime, nullable=False),
+        sa.Column("next_attempt_at", UtcDateTime, nullable=True, index=True),
+        sa.Column("sent_at", UtcDateTime, nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("last_error", sa.String(500), nullable=True),
+        sa.Column("run_id", sa.BigInteger, nullable=True),
+    )
+    sa.Table(
+        "mail_recipients",
+        frozen,
+        sa.Column("person_id", sa.String(64), primary_key=True),
+        sa.Column("address", sa.String(320), nullable=True, index=True),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+        sa.Column("bouncing_since", UtcDateTime, nullable=True),
+        sa.Column("bounce_reason", sa.String(500), nullable=True),
+    )
+    sa.Table(
+        "password_custody",
+        frozen,
+        sa.Column("person_id", sa.String(64), primary_key=True),
+        sa.Column("username", sa.String(64), nullable=False),
+        sa.Column("sealed", sa.Text, nullable=True),
+        sa.Column("key_id", sa.String(32), nullable=True),
+        sa.Column("issued_at", UtcDateTime, nullable=False, index=True),
+        sa.Column("discarded_at", UtcDateTime, nullable=True),
+        sa.Column("discard_reason", sa.String(200), nullable=True),
+    )
+    frozen.create_all(connection)

@@ -1,0 +1,185 @@
+"""The ``[mail]`` section of the configuration: :class:`MailSettings` and its parts.
+
+Every field has a default that works embedded: mails are written to a local maildir
+(``mail-out``), which a new user can open with any mail reader (``mutt -f mail-out``).
+This module imports only pydantic, so that :mod:`ecampus_idm.config` can use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+__all__ = [
+    "DkimSettings",
+    "MailSettings",
+    "PopulationMail",
+    "RetrySettings",
+    "SmtpSettings",
+    "ThrottleSettings",
+]
+
+Language = Literal["fr", "nl", "en"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class SmtpSettings(_Section):
+    """Where and how to submit mail.
+
+    Attributes:
+        host: The submission server.
+        port: 587 for STARTTLS, 465 for SMTPS, 25 for plain relays.
+        security: ``starttls`` (required), ``ssl`` (SMTPS) or ``none`` (local relay only).
+        username: Login for SMTP AUTH, if the server wants one.
+        password: Its password (keep it in ``ECAMPUS_IDM_MAIL__SMTP__PASSWORD``).
+        ca_file: CA bundle to verify the server with (system CAs when unset).
+        timeout_seconds: Per-command timeout.
+        local_hostname: Name given in EHLO (the FQDN of the host when unset).
+    """
+
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    local_hostname: str | None = None
+
+
+class DkimSettings(_Section):
+    """DKIM signing (RFC 6376) with an RSA or Ed25519 key in PEM.
+
+    Attributes:
+        domain: The signing domain (``d=``), usually the From domain.
+        selector: The selector (``s=``) under which the public key is published.
+        private_key_file: PEM file of the private key.
+        private_key: Or the PEM itself (e.g. from ``ECAMPUS_IDM_MAIL__DKIM__PRIVATE_KEY``).
+    """
+
+    domain: str
+    selector: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
+    private_key_file: Path | None = None
+    private_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> DkimSettings:
+        if (self.private_key_file is None) == (self.private_key is None):
+            raise ValueError("exactly one of private_key_file or private_key")
+        return self
+
+
+class ThrottleSettings(_Section):
+    """How fast mail leaves, so that the September wave does not look like spam.
+
+    A limit of 0 turns that limit off.
+
+    Attributes:
+        per_domain_per_minute: Messages per receiving domain per minute; the excess is
+            kept for later in the same flush (other domains go on meanwhile).
+        overall_per_minute: Messages per minute in total; the flush waits when reached.
+        domains: Per-domain overrides (``{"gmail.com" = 30}``).
+    """
+
+    per_domain_per_minute: int = Field(default=60, ge=0)
+    overall_per_minute: int = Field(default=300, ge=0)
+    domains: dict[str, int] = Field(default_factory=dict)
+
+
+class RetrySettings(_Section):
+    """Retries of temporary failures (4xx, server unreachable).
+
+    Attributes:
+        max_attempts: Attempts before a message is given up as failed.
+        backoff_seconds: Wait after the first failure; doubled after each further one.
+        max_backoff_seconds: Upper bound of the wait.
+    """
+
+    max_attempts: int = Field(default=10, ge=1, le=100)
+    backoff_seconds: int = Field(default=300, ge=1)
+    max_backoff_seconds: int = Field(default=6 * 3600, ge=1)
+
+
+class PopulationMail(_Section):
+    """Overrides for one population (a role: ``student``, ``teacher``, ``administrative``).
+
+    Attributes:
+        language: The mail's language for that population.
+        template_prefix: Sub-folder of ``templates_dir`` searched first for its templates.
+    """
+
+    language: Language | None = None
+    template_prefix: str | None = Field(default=None, pattern=r"^[a-z0-9_-]+$")
+
+
+class MailSettings(_Section):
+    """The welcome-mail pipeline.
+
+    Attributes:
+        enabled: Whether runs enqueue welcome mails (and keep the initial password in
+            custody).
+        transport: ``maildir`` (the embedded default), ``smtp``, or ``none`` (keep
+            everything queued).
+        maildir: The folder the maildir transport writes to.
+        from_address: The sender (``no-reply@<institution.mail_domain>`` when unset).
+        from_name: Display name of the sender (the institution's name when unset).
+        reply_to: Where replies go (the support desk), if anywhere.
+        support_url: The support page named in the mail, if any.
+        mode: ``password`` sends the initial password; ``activation`` sends a link to
+            choose one.
+        language: Default language of the mails.
+        populations: Per-population overrides, keyed by role.
+        templates_dir: A folder of templates that override the shipped ones.
+        keys: Data-encryption keys for the initial passwords, oldest first (base64 of
+            32 bytes, optionally ``id:base64``). Without keys, one is derived from
+            ``sources.pseudonym_key``.
+        flush_after_run: Whether ``run`` also delivers the outbox when it ends.
+        custody_days: Days the initial password stays in custody for resends.
+        smtp: The SMTP server (transport ``smtp``).
+        dkim: DKIM signing, when configured.
+        throttle: Sending rates.
+        retry: Retries of temporary failures.
+    """
+
+    enabled: bool = True
+    transport: Literal["maildir", "smtp", "none"] = "maildir"
+    maildir: Path = Path("mail-out")
+    from_address: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    from_name: str | None = None
+    reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    support_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    mode: Literal["password", "activation"] = "password"
+    language: Language = "fr"
+    populations: dict[str, PopulationMail] = Field(default_factory=dict)
+    templates_dir: Path | None = None
+    keys: tuple[SecretStr, ...] = ()
+    flush_after_run: bool = False
+    custody_days: int = Field(default=120, ge=1, le=3650)
+    smtp: SmtpSettings = SmtpSettings()
+    dkim: DkimSettings | None = None
+    throttle: ThrottleSettings = ThrottleSettings()
+    retry: RetrySettings = RetrySettings()
+
+    @field_validator("populations")
+    @classmethod
+    def _known_roles(cls, value: dict[str, PopulationMail]) -> dict[str, PopulationMail]:
+        unknown = sorted(set(value) - {"student", "teacher", "administrative"})
+        if unknown:
+            raise ValueError(
+                f"populations are student, teacher or administrative (not {', '.join(unknown)})"
+            )
+        return value
+
+    @field_validator("keys")
+    @classmethod
+    def _valid_keys(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        from ecampus_idm.crypto import DataKey  # noqa: PLC0415 - keeps config light
+
+        for key in value:
+            DataKey.parse(key)
+        return value

@@ -1,0 +1,288 @@
+"""What the nightly run (and support) enqueue: welcome mails, resends after a correction.
+
+:class:`WelcomeDesk` is called by :class:`~ecampus_idm.runner.NightlyRun` *inside* the
+store transaction that records the accounts, so that an account is never recorded
+without its custody deposit and its queued mail (and a rolled-back run leaves neither):
+
+* :meth:`WelcomeDesk.issue` — a created account: the initial password is deposited
+  (encrypted) in the custody, the welcome mail (or the activation link) is enqueued under
+  an idempotency key naming that issuance, and the address it goes to is remembered;
+* :meth:`WelcomeDesk.review_addresses` — for every other person with a working account,
+  compares the personal address of the sources with the one last mailed: on a
+  correction, the credentials go to the new address (the same initial password while
+  the custody holds it, i.e. the user has not chosen one; otherwise a mail explaining
+  « Mot de passe oublié »). The old address gets nothing. Accounts that predate the
+  pipeline are only remembered, never mailed.
+* :meth:`WelcomeDesk.resend` — support's resend to the last known address.
+
+Each returns the events to record (``mail.queued``, ``mail.address_changed``,
+``mail.resent``, ``mail.failed`` for an account without any address).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from ecampus_idm.custody import PasswordCustody, open_custody
+from ecampus_idm.mail.address import mask_email, normalise_email
+from ecampus_idm.mail.outbox import NewMessage, Outbox, OutboxMessage, Purpose, open_outbox
+from ecampus_idm.mail.settings import MailSettings
+from ecampus_idm.model import Role
+from ecampus_idm.store.base import NewEvent, Store
+
+if TYPE_CHECKING:
+    from ecampus_idm.crypto import Keyring
+
+__all__ = ["Addressee", "WelcomeDesk"]
+
+log = logging.getLogger(__name__)
+
+_ROLE_ORDER = (Role.STUDENT, Role.TEACHER, Role.ADMINISTRATIVE)
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """A person with an account, as the run knows them.
+
+    Attributes:
+        person_id: The person.
+        username: Their account.
+        display_name: How to greet them.
+        email: The personal address in the sources (``None``: none encoded).
+        roles: Their roles (the first of student, teacher, administrative picks the
+            population's templates and language).
+    """
+
+    person_id: str
+    username: str
+    display_name: str
+    email: str | None = field(repr=False)
+    roles: frozenset[Role] = frozenset()
+
+    @property
+    def population(self) -> str | None:
+        """The population whose mail settings apply."""
+        return next((r.value for r in _ROLE_ORDER if r in self.roles), None)
+
+
+def _digest(address: str) -> str:
+    return hashlib.sha256(address.encode("utf-8")).hexdigest()[:16]
+
+
+def _valid(address: str | None) -> str | None:
+    if not address:
+        return None
+    try:
+        return normalise_email(address)
+    except ValueError:
+        return None
+
+
+class WelcomeDesk:
+    """Enqueues the welcome mails of a store (see the module docstring).
+
+    Args:
+        store: The state store (outbox and custody live in it).
+        keyring: The keys that seal passwords.
+        settings: The ``[mail]`` settings.
+    """
+
+    def __init__(self, store: Store, keyring: Keyring, settings: MailSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.custody: PasswordCustody = open_custody(store, keyring)
+        self.outbox: Outbox = open_outbox(store, keyring)
+
+    def expire(self, now: datetime) -> int:
+        """Discard the initial passwords kept longer than ``mail.custody_days``."""
+        before = now - timedelta(days=self.settings.custody_days)
+        return self.custody.purge(before=before, at=now)
+
+    def _language(self, who: Addressee) -> str:
+        override = self.settings.populations.get(who.population or "")
+        return (override.language if override else None) or self.settings.language
+
+    def _enqueue(
+        self,
+        who: Addressee,
+        *,
+        address: str,
+        purpose: Purpose,
+        key: str,
+        secret: SecretStr | None,
+        now: datetime,
+        run_id: int | None,
+    ) -> tuple[OutboxMessage, list[NewEvent]]:
+        message, new = self.outbox.enqueue(
+            NewMessage(
+                idempotency_key=key,
+                person_id=who.person_id,
+                username=who.username,
+                purpose=purpose,
+                to_address=address,
+                display_name=who.display_name,
+                language=self._language(who),
+                population=who.population,
+                secret=secret if self.settings.mode == "password" else None,
+                run_id=run_id,
+            ),
+            now=now,
+        )
+        if not new:
+            return message, []
+        to = message.to_masked
+        return message, [
+            NewEvent(
+                person_id=who.person_id,
+                kind="mail.queued",
+                reason_fr=f"Courriel ({purpose.value}) mis en file pour {to}.",
+                reason_en=f"Mail ({purpose.value}) queued for {to}.",
+                run_id=run_id,
+                data={"message_id": message.message_id, "purpose": purpose.value, "to": to},
+            )
+        ]
+
+    def _first_purpose(self) -> Purpose:
+        return Purpose.ACTIVATION if self.settings.mode == "activation" else Purpose.WELCOME
+
+    def issue(
+        self, who: Addressee, password: SecretStr, *, now: datetime, run_id: int | None
+    ) -> list[NewEvent]:
+        """Deposit a created account's initial password and enqueue its welcome mail."""
+        self.custody.deposit(who.person_id, who.username, password, issued_at=now)
+        address = _valid(who.email)
+        self.outbox.remember_address(who.person_id, address, at=now)
+        if address is None:
+            return [
+                NewEvent(
+                    person_id=who.person_id,
+                    kind="mail.failed",
+                    reason_fr="Aucune adresse e-mail personnelle valide dans les sources : "
+                    "le courriel de bienvenue partira dès qu'elle sera encodée.",
+                    reason_en="No valid personal e-mail address in the sources: the welcome "
+                    "mail will leave as soon as one is encoded.",
+                    run_id=run_id,
+                    data={"reason": "no_address", "purpose": self._first_purpose().value},
+                )
+            ]
+        key = f"welcome:{who.person_id}:{who.username}:{now.isoformat()}"
+        return self._enqueue(
+            who,
+            address=address,
+            purpose=self._first_purpose(),
+            key=key,
+            secret=password,
+            now=now,
+            run_id=run_id,
+        )[1]
+
+    def review_addresses(
+        self, people: Iterable[Addressee], *, now: datetime, run_id: int | None
+    ) -> list[NewEvent]:
+        """Send the credentials again to corrected addresses (see the module docstring)."""
+        known = self.outbox.recipients()
+        events: list[NewEvent] = []
+        for who in people:
+            address = _valid(who.email)
+            record = known.get(who.person_id)
+            if record is None:
+                # An account from before the pipeline: remember, never mail out of the blue.
+                self.outbox.remember_address(who.person_id, address, at=now)
+                continue
+            if address is None or address == record.address:
+                continue
+            events.extend(
+                self._again(
+                    who,
+                    address=address,
+                    previous=record.address,
+                    since=record.updated_at,
+                    now=now,
+                    run_id=run_id,
+                )
+            )
+        return events
+
+    def _again(
+        self,
+        who: Addressee,
+        *,
+        address: str,
+        previous: str | None,
+        since: datetime,
+        now: datetime,
+        run_id: int | None,
+        kind: str = "mail.address_changed",
+    ) -> list[NewEvent]:
+        status = self.custody.status(who.person_id)
+        secret = self.custody.reveal(who.person_id) if status and status.held else None
+        if secret is None:
+            purpose = Purpose.RESET_HINT
+        elif self.settings.mode == "activation":
+            purpose = Purpose.ACTIVATION
+        else:
+            purpose = Purpose.WELCOME_AGAIN
+        issuance = status.issued_at.isoformat() if status else "none"
+        key = f"{purpose.value}:{who.person_id}:{_digest(address)}:{issuance}:{since.isoformat()}"
+        if kind == "mail.resent":
+            key = f"resend:{who.person_id}:{now.isoformat()}"
+        self.outbox.remember_address(who.person_id, address, at=now)
+        message, queued = self._enqueue(
+            who, address=address, purpose=purpose, key=key, secret=secret, now=now, run_id=run_id
+        )
+        if kind == "mail.resent":
+            fr = f"Support : accès renvoyés à {message.to_masked} ({purpose.value})."
+            en = f"Support: credentials sent again to {message.to_masked} ({purpose.value})."
+            data = {"to": message.to_masked, "purpose": purpose.value}
+        else:
+            fr = (
+                f"Adresse e-mail personnelle corrigée ({mask_email(previous)} → "
+                f"{message.to_masked}) : accès renvoyés à la nouvelle adresse uniquement."
+            )
+            en = (
+                f"Personal e-mail corrected ({mask_email(previous)} → {message.to_masked}): "
+                "credentials sent again to the new address only."
+            )
+            data = {"from": mask_email(previous), "to": message.to_masked, "purpose": purpose.value}
+        return [
+            NewEvent(
+                person_id=who.person_id,
+                kind=kind,
+                reason_fr=fr,
+                reason_en=en,
+                run_id=run_id,
+                data=data,
+            ),
+            *queued,
+        ]
+
+    def resend(
+        self, who: Addressee, *, now: datetime, run_id: int | None
+    ) -> tuple[OutboxMessage | None, list[NewEvent]]:
+        """Support: send the credentials again to ``who.email`` or the last known address.
+
+        Returns:
+            The queued message (``None`` if no address is known) and the events.
+        """
+        record = self.outbox.recipient(who.person_id)
+        address = _valid(who.email) or (record.address if record else None)
+        if address is None:
+            return None, []
+        events = self._again(
+            who,
+            address=address,
+            previous=address,
+            since=now,
+            now=now,
+            run_id=run_id,
+            kind="mail.resent",
+        )
+        messages = self.outbox.messages_for(who.person_id)
+        return (messages[-1] if messages else None), events

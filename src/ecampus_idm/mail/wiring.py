@@ -1,0 +1,87 @@
+"""Building the mail pipeline from the configuration: keyring, transport, mailer.
+
+Kept apart so that the runner, the CLI and the lead's portal wiring build the pipeline
+the same way. The configuration module is imported for annotations only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ecampus_idm.crypto import DataKey, Keyring
+from ecampus_idm.errors import ConfigError
+from ecampus_idm.mail.base import LinkIssuer, Transport
+from ecampus_idm.mail.delivery import OutboxMailer
+from ecampus_idm.mail.dkim import DkimSigner
+from ecampus_idm.mail.outbox import open_outbox
+from ecampus_idm.mail.render import Branding, Renderer
+from ecampus_idm.mail.throttle import Throttle
+from ecampus_idm.mail.transports import MaildirTransport
+
+if TYPE_CHECKING:
+    from ecampus_idm.clock import Clock
+    from ecampus_idm.config import Settings
+    from ecampus_idm.store.base import Store
+
+__all__ = ["build_mailer", "build_transport", "keyring_from_settings"]
+
+_DERIVED_PURPOSE = "ecampus-idm mail custody v1"
+
+
+def keyring_from_settings(settings: Settings) -> Keyring:
+    """The keyring of ``mail.keys``; without keys, one derived from the pseudonym key.
+
+    Raises:
+        ConfigError: If there are neither mail keys nor a pseudonym key.
+    """
+    if settings.mail.keys:
+        return Keyring.from_config(settings.mail.keys)
+    if settings.sources is None:
+        raise ConfigError(
+            "configuration", "mail.keys", "mail keys (or a [sources] pseudonym_key to derive one)"
+        )
+    return Keyring([DataKey.derive(settings.sources.pseudonym_key, purpose=_DERIVED_PURPOSE)])
+
+
+def build_transport(settings: Settings) -> Transport | None:
+    """The configured transport (``None`` for transport ``none``)."""
+    mail = settings.mail
+    if mail.transport == "maildir":
+        return MaildirTransport(Path(mail.maildir))
+    if mail.transport == "smtp":
+        from ecampus_idm.mail.smtp import SmtpTransport  # noqa: PLC0415 - only when used
+
+        return SmtpTransport(mail.smtp)
+    return None
+
+
+def build_mailer(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    *,
+    transport: Transport | None = None,
+    link_issuer: LinkIssuer | None = None,
+    throttle: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> OutboxMailer | None:
+    """The mailer of the configuration, or ``None`` when the transport is ``none``."""
+    transport = transport or build_transport(settings)
+    if transport is None:
+        return None
+    mail = settings.mail
+    return OutboxMailer(
+        outbox=open_outbox(store, keyring_from_settings(settings)),
+        transport=transport,
+        renderer=Renderer(Branding.from_settings(settings), mail),
+        store=store,
+        clock=clock,
+        retry=mail.retry,
+        throttle=Throttle(mail.throttle) if throttle else Throttle.off(),
+        signer=DkimSigner.from_settings(mail.dkim) if mail.dkim is not None else None,
+        link_issuer=link_issuer,
+        sleep=sleep,
+    )
