@@ -16,8 +16,10 @@ Every command prints for humans by default (rich) and a single JSON document wit
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
+import shutil
 import sys
 import time
 import tomllib
@@ -479,6 +481,7 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
     with _handled(out):
         for stale in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
             (out_dir / stale).unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "mail", ignore_errors=True)  # the maildir of the last demo
         # The enrolments are for the academic year under way, so the demo works any day.
         summary = write_sample(out_dir / "exports", people, academic_year=_academic_year())
         started = time.monotonic()
@@ -493,12 +496,14 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                 second = job.run()
             with server.connect() as directory:
                 tree = _describe_directory(directory, settings)
+            written = _mails(settings)
             document = {
                 "ok": first.status.value == "succeeded" and second.status.value == "succeeded",
                 "startup_seconds": round(startup, 3),
                 "sample": summary.as_dict(),
                 "first_run": first.to_dict(),
                 "second_run": second.to_dict(),
+                "mails": {"maildir": str(settings.mail.maildir), "written": written},
                 "directory": tree,
                 "config": settings.model_dump(mode="json"),
             }
@@ -514,8 +519,9 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                 _print_run(console, second)
                 _print_directory(console, tree)
                 console.print(
-                    "[dim]Courriels de bienvenue : pas encore (issue 6). "
-                    "Welcome mails: not yet (issue 6).[/]"
+                    f"Courriels de bienvenue / welcome mails: {written} "
+                    f"écrits dans / written to {settings.mail.maildir} "
+                    f"(mutt -f {settings.mail.maildir})"
                 )
 
             out.done(document, human)
@@ -535,6 +541,13 @@ def _academic_year() -> int:
     return today.year if today.month >= 8 else today.year - 1  # noqa: PLR2004 - August
 
 
+def _mails(settings: Settings) -> int:
+    """How many mails the demo's maildir holds."""
+    from ecampus_idm.mail.transports import MaildirTransport  # noqa: PLC0415
+
+    return MaildirTransport(settings.mail.maildir).count()
+
+
 def _demo_settings(directory: Any, sources_file: Path, out_dir: Path) -> Settings:
     text = resources.files("ecampus_idm.data").joinpath("demo.toml").read_text("utf-8")
     data = tomllib.loads(text)
@@ -547,6 +560,11 @@ def _demo_settings(directory: Any, sources_file: Path, out_dir: Path) -> Setting
     }
     data["directory"] = directory
     data["store"] = {"url": f"sqlite:///{(out_dir / 'state.sqlite3').resolve()}"}
+    data["mail"] = {
+        **data.get("mail", {}),
+        "maildir": str((out_dir / "mail").resolve()),
+        "keys": [base64.b64encode(secrets.token_bytes(32)).decode("ascii")],  # fresh, like above
+    }
     return Settings(**data).resolve_paths(sources_file.parent.resolve(), ca_file=False)
 
 
@@ -630,3 +648,14 @@ def _print_directory(console: Console, report: dict[str, Any]) -> None:
     console.print(tree)
     schema = ", ".join(f"{k} {'✓' if ok else '✗'}" for k, ok in report["schema"].items())
     console.print(f"Schéma / schema: {schema}")
+
+
+from ecampus_idm.cli_support import register as _register_support  # noqa: E402 - needs main
+
+_register_support(main)
+from ecampus_idm.cli_mail import register as _register_mail  # noqa: E402 - needs main
+
+_register_mail(main)
+from ecampus_idm.cli_passwords import register as _register_passwords  # noqa: E402 - needs main
+
+_register_passwords(main)

@@ -32,11 +32,19 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,11 +56,15 @@ from ecampus_idm.connectors.settings import SourcesSettings
 from ecampus_idm.directory.base import TlsMode
 from ecampus_idm.directory.dn import parse_dn
 from ecampus_idm.errors import ConfigError, InvalidDnError
+from ecampus_idm.mail.settings import MailSettings
 from ecampus_idm.model import School
+from ecampus_idm.passwords.settings import PasswordSettings
 from ecampus_idm.policies.settings import PolicySettings
+from ecampus_idm.support.settings import SupportSettings
 
 __all__ = [
     "ENV_PREFIX",
+    "ActiveDirectorySettings",
     "DirectorySettings",
     "InstitutionSettings",
     "Settings",
@@ -109,6 +121,51 @@ def _valid_dn(value: str) -> str:
     return value
 
 
+DirectoryKind = Literal["openldap", "active_directory"]
+"""The kind of target directory: the mapping profile and the adapter follow it."""
+
+_ATTRIBUTE_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,63}$"
+
+
+class ActiveDirectorySettings(_Section):
+    """The Active Directory layout (used when ``directory.kind`` is ``active_directory``).
+
+    Attributes:
+        upn_suffix: Suffix of ``userPrincipalName`` (``user@suffix``); the institution's
+            mail domain when unset.
+        school_ous: School code to the RDN(s) of its OU under the people container
+            (``"ou=Tournai,ou=HE"``); a school not listed uses ``category_ous``.
+        category_ous: Category (``HE``, ``ES``...) to the RDN(s) of its OU under the people
+            container; people of other categories go directly in the container.
+        person_id_attribute: Attribute holding the stable person id (the sync key).
+        marker_attribute: Attribute holding the ownership marker ``ecampus-idm``.
+        personal_mail_attribute: Attribute holding the personal address (welcome mail).
+        source_keys_attribute: Multi-valued attribute holding the source keys.
+        school_attribute: Attribute holding the person's current school code(s).
+        group_type: ``groupType`` of the security groups created (global security).
+    """
+
+    upn_suffix: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$",
+    )
+    school_ous: dict[str, str] = Field(default_factory=dict)
+    category_ous: dict[str, str] = Field(default_factory=dict)
+    person_id_attribute: str = Field(default="employeeNumber", pattern=_ATTRIBUTE_NAME)
+    marker_attribute: str = Field(default="adminDescription", pattern=_ATTRIBUTE_NAME)
+    personal_mail_attribute: str = Field(default="otherMailbox", pattern=_ATTRIBUTE_NAME)
+    source_keys_attribute: str = Field(default="extensionName", pattern=_ATTRIBUTE_NAME)
+    school_attribute: str = Field(default="departmentNumber", pattern=_ATTRIBUTE_NAME)
+    group_type: int = -2147483646
+
+    @field_validator("school_ous", "category_ous")
+    @classmethod
+    def _rdns(cls, value: dict[str, str]) -> dict[str, str]:
+        for rdn_text in value.values():
+            _valid_dn(rdn_text)
+        return value
+
+
 class DirectorySettings(_Section):
     """The target directory and the service account that writes to it.
 
@@ -123,6 +180,8 @@ class DirectorySettings(_Section):
         ca_file: PEM bundle of the CA to trust; the system store when unset.
         timeout_seconds: Connect/receive timeout.
         page_size: Search page size.
+        kind: ``openldap`` (default) or ``active_directory``.
+        active_directory: The AD layout, used when ``kind`` is ``active_directory``.
     """
 
     url: str
@@ -135,6 +194,17 @@ class DirectorySettings(_Section):
     ca_file: Path | None = None
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     page_size: int = Field(default=500, ge=1, le=10_000)
+    kind: DirectoryKind = "openldap"
+    active_directory: ActiveDirectorySettings = Field(default_factory=ActiveDirectorySettings)
+
+    @model_validator(mode="after")
+    def _ad_needs_tls(self) -> Self:
+        if self.kind == "active_directory" and self.tls == "none":
+            raise ValueError(
+                "Active Directory exige LDAPS ou StartTLS (tls = none refusé) / "
+                "Active Directory requires LDAPS or StartTLS (tls = none refused)"
+            )
+        return self
 
     @field_validator("url")
     @classmethod
@@ -204,6 +274,9 @@ class Settings(BaseSettings):
     schools: tuple[School, ...] = ()
     policies: PolicySettings = PolicySettings()
     sources: SourcesSettings | None = None
+    support: SupportSettings = SupportSettings()
+    passwords: PasswordSettings = PasswordSettings()
+    mail: MailSettings = MailSettings()
 
     @classmethod
     def settings_customise_sources(

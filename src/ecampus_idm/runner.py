@@ -12,9 +12,13 @@
 3. **mapping** — the OpenLDAP profile turns verdicts into desired entries;
 4. **plan** — one snapshot read of the directory, then the pure diff with its budgets;
 5. **apply** — the only writer; initial passwords are generated here and go straight into
-   the entries (the welcome-mail issue adds their encrypted custody);
+   the entries;
 6. **store** — usernames are reserved before the entries exist, and the run, the account
-   memory and one event per lifecycle change are recorded after.
+   memory and one event per lifecycle change are recorded after; in that same
+   transaction each initial password is deposited (encrypted) in the custody and its
+   welcome mail enqueued, and corrected personal addresses get the credentials again
+   (:mod:`ecampus_idm.mail.welcome`); the outbox is delivered by ``mail send``, or at the
+   end of the run with ``mail.flush_after_run``.
 
 A plan over budget is *held*: nothing is written and the run ends with status ``held``;
 ``run(approve=hash)`` recomputes the plan and applies it only if it is still exactly the
@@ -39,7 +43,10 @@ from ecampus_idm.directory.base import Directory
 from ecampus_idm.errors import IdmError
 from ecampus_idm.identity.population import load_population
 from ecampus_idm.identity.pseudonym import Pseudonymiser
-from ecampus_idm.mapping.openldap import OpenLdapProfile
+from ecampus_idm.mail.delivery import OutboxMailer
+from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
+from ecampus_idm.mail.wiring import build_mailer, keyring_from_settings
+from ecampus_idm.mapping.active_directory import profile_for
 from ecampus_idm.model import Account, AccountStatus, Person, Role
 from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
@@ -58,6 +65,7 @@ Progress = Callable[[str, int, int | None], None]
 """Called as ``progress(step, done, total)`` during long steps (total None: unknown)."""
 
 _TAKE_AWAY = frozenset({OpKind.DELETE, OpKind.DISABLE, OpKind.REMOVE_MEMBER})
+_MAILABLE = frozenset({AccountStatus.ACTIVE})
 RUN_LOCK_HOURS = 6
 """A run still marked running after this long is taken for crashed, not in progress."""
 
@@ -106,6 +114,7 @@ class RunReport:
     deferred: int = 0
     applied: ApplyReport | None = None
     message: str = ""
+    mail: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready form (never a password)."""
@@ -129,6 +138,7 @@ class RunReport:
             },
             "deferred": self.deferred,
             "applied": None if self.applied is None else self.applied.to_dict(),
+            "mail": self.mail,
             "message": self.message,
         }
 
@@ -149,6 +159,7 @@ class _Fate:
     roles: frozenset[Role]
     display_name: str
     reason: tuple[str, str] | None  # the lifecycle decision, French and English
+    email: str | None = field(default=None, repr=False)  # where the welcome mail goes
 
     @classmethod
     def of(cls, verdict: PersonVerdict, person: Person | None) -> _Fate:
@@ -165,6 +176,7 @@ class _Fate:
             roles=person.roles if person is not None else frozenset(),
             display_name=person.display_name if person is not None else "",
             reason=(decision.reason.fr, decision.reason.en) if decision else None,
+            email=person.personal_email if person is not None else None,
         )
 
 
@@ -206,6 +218,8 @@ class NightlyRun:
         connectors: The opened sources, in order of precedence.
         engine: The policy engine (built from ``settings.policies`` when None).
         progress: Called during long steps, for progress bars.
+        mailer: Delivers the outbox when ``mail.flush_after_run`` is set (built from the
+            settings when None).
     """
 
     def __init__(
@@ -218,6 +232,7 @@ class NightlyRun:
         connectors: Sequence[Connector],
         engine: PolicyEngine | None = None,
         progress: Progress | None = None,
+        mailer: OutboxMailer | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -225,13 +240,14 @@ class NightlyRun:
         self.directory = directory
         self.connectors = list(connectors)
         self.engine = engine or PolicyEngine(settings.policies)
-        self.profile = OpenLdapProfile(
-            settings.directory.people_dn,
-            settings.directory.groups_dn,
-            settings.institution.mail_domain,
-            settings.schools,
-        )
+        self.profile = profile_for(settings)  # OpenLDAP or AD, by directory.kind
         self.progress = progress
+        self.mailer = mailer
+        self.welcome = (
+            WelcomeDesk(store, keyring_from_settings(settings), settings.mail)
+            if settings.mail.enabled and (settings.mail.keys or settings.sources is not None)
+            else None
+        )
 
     # -- public ---------------------------------------------------------------------------
 
@@ -267,6 +283,7 @@ class NightlyRun:
                 report.message = "held by its safety budgets: review and approve by hash"
             else:
                 self._apply(prepared, report, run.run_id, approve)
+                self._flush_mail(report, run.run_id)
         except IdmError as exc:
             self.store.finish_run(run.run_id, RunStatus.FAILED, message=str(exc)[:500])
             raise
@@ -406,14 +423,21 @@ class NightlyRun:
                 progress=progress,
             )
         except PlanApprovalError as exc:
+            passwords.clear()
             report.status = RunStatus.HELD
             report.message = str(exc)
             return
-        finally:
+        except BaseException:
             passwords.clear()
+            raise
         report.applied = applied
         failed = {f.key for f in applied.failures}
-        self._remember(fates, failed, run_id)
+        try:
+            # The initial passwords go into the custody in the transaction that records
+            # the accounts, then are dropped from memory.
+            self._remember(fates, failed, run_id, passwords)
+        finally:
+            passwords.clear()
         if applied.interrupted:
             report.status = RunStatus.PARTIAL
             report.message = f"interrupted: {applied.interrupted}"
@@ -448,7 +472,13 @@ class NightlyRun:
             )
         return result
 
-    def _remember(self, fates: dict[str, _Fate], failed: set[str], run_id: int) -> None:
+    def _remember(
+        self,
+        fates: dict[str, _Fate],
+        failed: set[str],
+        run_id: int,
+        passwords: dict[str, SecretStr] | None = None,
+    ) -> None:
         now = self.clock.now()
         previous = self.store.accounts()
         records: list[AccountRecord] = []
@@ -469,6 +499,43 @@ class NightlyRun:
             self.store.record_events(events)
             for username in released:
                 self.store.release_username(username)
+            if self.welcome is not None:
+                self.store.record_events(self._welcome(fates, failed, passwords or {}, now, run_id))
+
+    def _welcome(
+        self,
+        fates: dict[str, _Fate],
+        failed: set[str],
+        passwords: dict[str, SecretStr],
+        now: datetime,
+        run_id: int,
+    ) -> list[NewEvent]:
+        """Deposit and enqueue for created accounts; resend to corrected addresses."""
+        assert self.welcome is not None  # noqa: S101 - the caller checked
+        self.welcome.expire(now)
+        events: list[NewEvent] = []
+        others: list[Addressee] = []
+        for fate in fates.values():
+            if fate.person_id in failed or not fate.username or fate.status is None:
+                continue
+            who = Addressee(
+                fate.person_id, fate.username, fate.display_name, fate.email, fate.roles
+            )
+            password = passwords.get(fate.person_id)
+            if password is not None:
+                events.extend(self.welcome.issue(who, password, now=now, run_id=run_id))
+            elif fate.present and fate.status in _MAILABLE:
+                others.append(who)
+        events.extend(self.welcome.review_addresses(others, now=now, run_id=run_id))
+        return events
+
+    def _flush_mail(self, report: RunReport, run_id: int) -> None:
+        """Deliver the outbox at the end of the run, when configured to."""
+        if self.welcome is None or not self.settings.mail.flush_after_run:
+            return
+        mailer = self.mailer or build_mailer(self.settings, self.store, self.clock)
+        if mailer is not None:
+            report.mail = mailer.flush(run_id=run_id).to_dict()
 
     def _store_snapshot(self) -> StoreSnapshot:
         """Everything the policies need from the store: two bulk reads."""

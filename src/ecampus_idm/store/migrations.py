@@ -12,7 +12,11 @@ A database whose version is *newer* than the code is refused with
 :class:`~ecampus_idm.store.errors.SchemaVersionError`: older code must never write into a
 schema it does not know.
 
-Adding a step (the mail outbox, password custody, tokens and rate limits will): append a
+Feature packages own their tables: :mod:`ecampus_idm.passwords.sql` (step 4) and
+:mod:`ecampus_idm.mail.schema` (step 5) each define their live tables and a frozen step;
+this module lists them all.
+
+Adding a step: append a
 ``Migration(n + 1, ...)`` whose function creates or alters tables with its *own* table
 definitions (a step is frozen once released: it must keep producing the same schema
 whatever :mod:`ecampus_idm.store.schema` becomes), then update the live tables in
@@ -34,6 +38,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ecampus_idm.clock import Clock
+from ecampus_idm.mail.schema import metadata as mail_metadata
+from ecampus_idm.mail.schema import migrate_v5
+from ecampus_idm.passwords.sql import metadata as passwords_metadata
+from ecampus_idm.passwords.sql import migrate_v4
 from ecampus_idm.store._engine import WRITE
 from ecampus_idm.store.errors import SchemaVersionError
 from ecampus_idm.store.schema import (
@@ -43,8 +51,16 @@ from ecampus_idm.store.schema import (
     UtcDateTime,
     schema_version,
 )
+from ecampus_idm.store.schema import metadata as store_metadata
 
-__all__ = ["LATEST_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
+__all__ = [
+    "LATEST_VERSION",
+    "LIVE_METADATA",
+    "MIGRATIONS",
+    "Migration",
+    "current_version",
+    "migrate",
+]
 
 # Any fixed 64-bit number: the key of the PostgreSQL advisory lock held while migrating.
 _ADVISORY_LOCK_KEY = 0x6563616D707573  # "ecampus"
@@ -165,8 +181,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, events, usernames, accounts, accepted exports", _v1_initial),
     Migration(2, "accounts.roles", _v2_account_roles),
     Migration(3, "identity links", _v3_identity_links),
+    Migration(4, "password resets: requests, tokens, rate counters, audit", migrate_v4),
+    Migration(5, "mail outbox, recipients, password custody", migrate_v5),
 )
 """Every step, in order. Append only."""
+
+LIVE_METADATA: tuple[sa.MetaData, ...] = (store_metadata, passwords_metadata, mail_metadata)
+"""The live table definitions, store's and features' own: a migrated database has these."""
 
 LATEST_VERSION = MIGRATIONS[-1].version
 """The schema version this code works with."""

@@ -41,7 +41,9 @@ import pytest
 
 from ecampus_idm.directory.dn import dn_path
 from ecampus_idm.directory.memory import MemoryDirectory
+from ecampus_idm.testing.samba import ad_directory, ad_server  # noqa: F401 - AD fixtures
 from ecampus_idm.testing.slapd import SlapdServer, find_slapd, start_slapd
+from ecampus_idm.testing.smtp import smtp_server  # noqa: F401 - the SMTP fixture
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -755,16 +755,27 @@ class SqlStoreContract(StoreContract):
         """A migrated database has exactly the tables, columns and indexes the code uses."""
         import sqlalchemy as sa  # noqa: PLC0415 - SQLAlchemy stays lazy
 
-        from ecampus_idm.store import schema  # noqa: PLC0415
+        from ecampus_idm.store.migrations import LIVE_METADATA  # noqa: PLC0415
 
+        live = [table for metadata in LIVE_METADATA for table in metadata.sorted_tables]
         with store.connection() as connection:
             inspector = sa.inspect(connection)
-            assert set(inspector.get_table_names()) == set(schema.metadata.tables)
-            for table in schema.metadata.sorted_tables:
+            assert set(inspector.get_table_names()) == {t.name for t in live}
+            for table in live:
                 columns = {column["name"] for column in inspector.get_columns(table.name)}
                 assert columns == set(table.c.keys()), table.name
-                indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+                indexes = {
+                    index["name"]
+                    for index in inspector.get_indexes(table.name)
+                    # PostgreSQL also lists the index behind each unique constraint.
+                    if "duplicates_constraint" not in index
+                }
                 assert indexes == {index.name for index in table.indexes}, table.name
+                uniques = {u["name"] for u in inspector.get_unique_constraints(table.name)}
+                declared = {
+                    c.name for c in table.constraints if isinstance(c, sa.UniqueConstraint)
+                }
+                assert uniques == declared, table.name
 
     def test_password_not_in_repr(self, store: SqlStore) -> None:
         """The store's repr, str and URL never show the password."""

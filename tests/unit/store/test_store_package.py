@@ -26,7 +26,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(store.__all__) == [
         "AccountRecord",
         "Event",
-    "IdentityLinks",
+        "IdentityLinks",
         "JsonValue",
         "MemoryStore",
         "NewEvent",
