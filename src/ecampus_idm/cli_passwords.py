@@ -31,7 +31,7 @@ from ecampus_idm.passwords.quality import check_user_password
 from ecampus_idm.passwords.settings import MIN_KEY_BYTES, QualitySettings
 
 if TYPE_CHECKING:
-    from ecampus_idm.passwords.base import ResetMailer
+    from ecampus_idm.passwords.base import CustodyDiscarder, ResetMailer
     from ecampus_idm.store.base import Store
 
 __all__ = ["register", "reset_mailer"]
@@ -53,9 +53,24 @@ _config_option: Callable[[_F], _F] = click.option(
 
 
 def reset_mailer(settings: Settings, store: Store) -> ResetMailer | None:
-    """Return the outbox-backed reset mailer; wired here by the lead (none until then)."""
-    del settings, store
-    return None
+    """Return the reset mailer: the mail outbox, delivered by ``mail send`` or a run."""
+    from ecampus_idm.mail.outbox import open_outbox  # noqa: PLC0415 - mail stays lazy
+    from ecampus_idm.mail.reset import OutboxResetMailer  # noqa: PLC0415
+    from ecampus_idm.mail.wiring import keyring_from_settings  # noqa: PLC0415
+
+    if not settings.mail.enabled:
+        return None
+    return OutboxResetMailer(store, open_outbox(store, keyring_from_settings(settings)))
+
+
+def _custody(settings: Settings, store: Store) -> CustodyDiscarder | None:
+    """The initial-password custody a successful reset discards (when mail is on)."""
+    from ecampus_idm.custody import open_custody  # noqa: PLC0415 - mail stays lazy
+    from ecampus_idm.mail.wiring import keyring_from_settings  # noqa: PLC0415
+
+    if not settings.mail.enabled:
+        return None
+    return open_custody(store, keyring_from_settings(settings))
 
 
 @click.group("passwords")
@@ -141,7 +156,11 @@ def process_command(config_path: Path | None, limit: int | None, as_json: bool) 
                         update={"people_dn": f"ou=people,{settings.directory.base_dn}"}
                     )
                 service = PasswordResetService.for_store(
-                    store, mailer=mailer, settings=passwords, directory=directory
+                    store,
+                    mailer=mailer,
+                    settings=passwords,
+                    directory=directory,
+                    custody=_custody(settings, store),
                 )
                 report = service.process_pending(limit=limit)
             finally:

@@ -57,13 +57,19 @@ _lang_option = click.option(
 def support_ports(
     settings: Settings, store: Store
 ) -> tuple[MailHistory | None, CustodyReader | None]:
-    """Return the outbox and the custody the support tools read, when they are wired.
+    """Return the outbox and the custody the support tools read (none when mail is off).
 
-    The mail part (outbox, custody) is wired here by the lead once it exists; until then
-    the diagnosis reads the store's ``mail.*`` events and the listing shows no password.
+    Without them the diagnosis reads the store's ``mail.*`` events and the listing shows
+    no password.
     """
-    del settings, store
-    return None, None
+    from ecampus_idm.custody import open_custody  # noqa: PLC0415 - mail stays lazy
+    from ecampus_idm.mail.outbox import open_outbox  # noqa: PLC0415
+    from ecampus_idm.mail.wiring import keyring_from_settings  # noqa: PLC0415
+
+    if not settings.mail.enabled:
+        return None, None
+    keyring = keyring_from_settings(settings)
+    return open_outbox(store, keyring), open_custody(store, keyring)
 
 
 @contextmanager

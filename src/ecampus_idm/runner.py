@@ -533,7 +533,9 @@ class NightlyRun:
         """Deliver the outbox at the end of the run, when configured to."""
         if self.welcome is None or not self.settings.mail.flush_after_run:
             return
-        mailer = self.mailer or build_mailer(self.settings, self.store, self.clock)
+        mailer = self.mailer or build_mailer(
+            self.settings, self.store, self.clock, directory=self.directory
+        )
         if mailer is not None:
             report.mail = mailer.flush(run_id=run_id).to_dict()
 

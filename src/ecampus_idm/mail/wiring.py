@@ -24,9 +24,10 @@ from ecampus_idm.mail.transports import MaildirTransport
 if TYPE_CHECKING:
     from ecampus_idm.clock import Clock
     from ecampus_idm.config import Settings
+    from ecampus_idm.directory.base import Directory
     from ecampus_idm.store.base import Store
 
-__all__ = ["build_mailer", "build_transport", "keyring_from_settings"]
+__all__ = ["activation_links", "build_mailer", "build_transport", "keyring_from_settings"]
 
 _DERIVED_PURPOSE = "ecampus-idm mail custody v1"
 
@@ -65,14 +66,22 @@ def build_mailer(
     *,
     transport: Transport | None = None,
     link_issuer: LinkIssuer | None = None,
+    directory: Directory | Callable[[], Directory] | None = None,
     throttle: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> OutboxMailer | None:
-    """The mailer of the configuration, or ``None`` when the transport is ``none``."""
+    """The mailer of the configuration, or ``None`` when the transport is ``none``.
+
+    In the ``activation`` mode without an explicit ``link_issuer``, the links come from
+    the password-token service (:func:`activation_links`) on ``directory`` (opened from
+    the configuration on first use when not given).
+    """
     transport = transport or build_transport(settings)
     if transport is None:
         return None
     mail = settings.mail
+    if link_issuer is None and mail.mode == "activation":
+        link_issuer = activation_links(settings, store, clock, directory=directory)
     return OutboxMailer(
         outbox=open_outbox(store, keyring_from_settings(settings)),
         transport=transport,
@@ -85,3 +94,42 @@ def build_mailer(
         link_issuer=link_issuer,
         sleep=sleep,
     )
+
+
+def activation_links(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    *,
+    directory: Directory | Callable[[], Directory] | None = None,
+) -> LinkIssuer:
+    """The welcome mail's activation links, issued by the password-token service.
+
+    The token is the same kind as a "Mot de passe oublié" one (HMAC-stored, bound to the
+    account and its password state) with the ``activation`` purpose and
+    ``passwords.activation_ttl_hours``; the portal's reset page accepts it.
+
+    Raises:
+        ResetConfigError: If ``[passwords]`` has no token key.
+    """
+    from ecampus_idm.mail.reset import OutboxResetMailer  # noqa: PLC0415 - avoids a cycle
+    from ecampus_idm.passwords import PasswordResetService  # noqa: PLC0415 - only when used
+
+    def opened() -> Directory:
+        from ecampus_idm.directory import open_directory  # noqa: PLC0415 - keeps ldap3 lazy
+
+        return open_directory(settings.directory)
+
+    passwords = settings.passwords
+    if passwords.people_dn is None:
+        passwords = passwords.model_copy(
+            update={"people_dn": f"ou=people,{settings.directory.base_dn}"}
+        )
+    service = PasswordResetService.for_store(
+        store,
+        mailer=OutboxResetMailer(store, open_outbox(store, keyring_from_settings(settings))),
+        settings=passwords,
+        directory=directory if directory is not None else opened,
+        clock=clock,
+    )
+    return service.activation_link

@@ -45,6 +45,7 @@ from pydantic import SecretStr
 
 from ecampus_idm.clock import Clock, SystemClock
 from ecampus_idm.directory.base import Directory, Modification
+from ecampus_idm.directory.filters import eq
 from ecampus_idm.errors import (
     AttributeValueError,
     ConstraintViolationError,
@@ -81,6 +82,7 @@ from ecampus_idm.passwords.ratelimit import RateLimiter
 from ecampus_idm.passwords.repository import NewToken, PendingRequest, ResetRepository
 from ecampus_idm.passwords.settings import PasswordSettings
 from ecampus_idm.passwords.tokens import (
+    PURPOSE_ACTIVATION,
     PURPOSE_RESET,
     TokenKeyring,
     TokenRecord,
@@ -500,23 +502,8 @@ class PasswordResetService:
         superseded = self._repository.revoke_person(account.person_id, now, "superseded")
         if superseded:
             self._revoked_event(account.person_id, len(superseded), "superseded")
-        token = new_token()
-        key_id, digest = self._keyring.token_digest(token, PURPOSE_RESET)
-        fingerprint = self._keyring.fingerprint(key_id, account.fingerprint_material())
         expires_at = now + timedelta(seconds=self._settings.ttl_seconds())
-        record = self._repository.add_token(
-            NewToken(
-                purpose=PURPOSE_RESET,
-                person_id=account.person_id,
-                dn=account.dn,
-                username=account.username,
-                key_id=key_id,
-                digest=digest,
-                fingerprint=fingerprint or "",
-                issued_at=now,
-                expires_at=expires_at,
-            )
-        )
+        record, token = self._issue(account, PURPOSE_RESET, now, expires_at)
         mail = ResetMail(
             person_id=account.person_id,
             username=account.username,
@@ -551,6 +538,75 @@ class PasswordResetService:
             ResetEvent("after_mail", now, account.person_id, account.username, account.dn)
         )
         return True
+
+    def _issue(
+        self, account: ResetAccount, purpose: str, now: datetime, expires_at: datetime
+    ) -> tuple[TokenRecord, SecretStr]:
+        """Store a new token's digest for ``account``; return its record and the token."""
+        token = new_token()
+        key_id, digest = self._keyring.token_digest(token, purpose)
+        fingerprint = self._keyring.fingerprint(key_id, account.fingerprint_material())
+        record = self._repository.add_token(
+            NewToken(
+                purpose=purpose,
+                person_id=account.person_id,
+                dn=account.dn,
+                username=account.username,
+                key_id=key_id,
+                digest=digest,
+                fingerprint=fingerprint or "",
+                issued_at=now,
+                expires_at=expires_at,
+            )
+        )
+        return record, token
+
+    def activation_link(self, *, person_id: str, username: str, purpose: str) -> str:
+        """Issue an activation link for a new account (a welcome mail's ``LinkIssuer``).
+
+        The welcome mail calls it at send time in the ``activation`` mode: the user
+        chooses a first password through the same portal page as a reset (``peek`` and
+        ``redeem`` accept the token), within ``activation_ttl_hours``.
+
+        Args:
+            person_id: The account's owner (checked against the directory entry).
+            username: The login, searched in ``people_dn``.
+            purpose: The mail's purpose (the link is the same for every purpose).
+
+        Returns:
+            The URL: it carries a secret token, never log it.
+
+        Raises:
+            TokenInvalidError: If the account is not (or no longer) in the directory.
+        """
+        del purpose
+        account = self._account_by_username(username)
+        if account is None or account.person_id != person_id:
+            raise TokenInvalidError("gone")
+        now = self._clock.now()
+        expires_at = now + timedelta(hours=self._settings.activation_ttl_hours)
+        _, token = self._issue(account, PURPOSE_ACTIVATION, now, expires_at)
+        self._event(
+            person_id,
+            "reset.mailed",
+            "Lien d'activation créé pour le courriel de bienvenue.",
+            "Activation link made for the welcome mail.",
+            {"purpose": PURPOSE_ACTIVATION, "expires_at": expires_at.isoformat()},
+        )
+        return self._link(token).get_secret_value()
+
+    def _account_by_username(self, username: str) -> ResetAccount | None:
+        base = self._settings.people_dn
+        if base is None:
+            return None
+        found = self.directory.search(
+            base,
+            eq(self._settings.username_attribute, username),
+            attributes=[self._settings.username_attribute],
+        )
+        for entry in found:
+            return self.accounts.account(entry.dn)
+        return None
 
     def _link(self, token: SecretStr) -> SecretStr:
         url = self._settings.reset_url
@@ -629,9 +685,18 @@ class PasswordResetService:
         return self._completed(record, now)
 
     def _clear_must_change(self, dn: str) -> None:
-        """Remove ``pwdReset``: the administrative write set it, but the user chose this."""
+        """Clear "must change": the administrative write may set it, but the user chose this.
+
+        OpenLDAP: remove ppolicy's ``pwdReset``. AD: ``pwdLastSet=-1`` (stamped "now" by
+        the domain controller), so that an account still flagged ``pwdLastSet=0`` (its
+        initial password) is not asked to change the password the user just chose.
+        """
+        if self._settings.directory_kind == "active_directory":
+            change = Modification.replace("pwdLastSet", "-1")
+        else:
+            change = Modification.delete("pwdReset")
         try:
-            self.directory.modify(dn, [Modification.delete("pwdReset")])
+            self.directory.modify(dn, [change])
         except (AttributeValueError, SchemaViolationError):
             pass  # not set (no pwdMustChange), or a directory without ppolicy
         except DirectoryError as exc:
@@ -707,9 +772,13 @@ class PasswordResetService:
         except TokenInvalidError:
             self._repository.add_audit(at=now, kind="reset.rejected", reason="malformed")
             raise
-        record = self._repository.find_token(
-            self._keyring.token_candidates(secret, PURPOSE_RESET), PURPOSE_RESET
-        )
+        record = None
+        for purpose in (PURPOSE_RESET, PURPOSE_ACTIVATION):
+            record = self._repository.find_token(
+                self._keyring.token_candidates(secret, purpose), purpose
+            )
+            if record is not None:
+                break
         if record is None:
             self._repository.add_audit(at=now, kind="reset.rejected", reason="unknown")
             raise TokenInvalidError("unknown")

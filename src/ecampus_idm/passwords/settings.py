@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Self
+from dataclasses import replace
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ecampus_idm.passwords.vocabulary import AccountVocabulary, VocabularyKind
+
+if TYPE_CHECKING:
+    from ecampus_idm.config import DirectorySettings
 
 __all__ = [
     "MIN_KEY_BYTES",
@@ -28,6 +34,8 @@ __all__ = [
 
 MIN_KEY_BYTES = 32
 """A token key holds at least 256 bits."""
+
+_ATTRIBUTE = r"^[A-Za-z][\w-]*$"
 
 
 class _Section(BaseModel):
@@ -105,16 +113,33 @@ class PasswordSettings(_Section):
     Attributes:
         token_keys: Base64 HMAC keys (at least 32 bytes each), newest first.
         token_ttl_minutes: How long a reset link works (5 minutes to 4 hours).
+        activation_ttl_hours: How long a welcome mail's activation link works (1 to 30
+            days: it waits in a mailbox until the school year starts).
         reset_url: The portal page that receives the token (``?token=`` is appended).
+        directory_kind: ``openldap`` or ``active_directory``: how a disabled account is
+            told (OpenLDAP: ``ecampusAccountStatus`` or a ppolicy lock; AD:
+            ``userAccountControl`` bit 2) and how "must change" is cleared.
+            :meth:`for_directory` sets it from ``[directory] kind``, with the names
+            below that were not set explicitly.
         personal_mail_attribute: The directory attribute holding the personal address
-            (``ecampusPersonalMail`` on OpenLDAP; another on Active Directory).
+            (``ecampusPersonalMail`` on OpenLDAP; ``otherMailbox`` by default on AD).
+        person_id_attribute: The attribute holding the person id (``ecampusPersonId``;
+            ``employeeNumber`` by default on AD).
+        school_attribute: The attribute holding the school codes (``ecampusSchool``;
+            ``departmentNumber`` by default on AD).
         people_dn: Where accounts are searched; the directory's base DN when unset.
+        username_attribute: The login's attribute (``uid``; ``cn`` on AD, where the
+            profile names the user ``CN=<login>``: ``sAMAccountName`` is shortened past
+            20 characters).
         fingerprint_attributes: Attributes whose change kills a token (with the
-            personal address): the password hash and its change time by default.
-        population_attribute: The attribute naming the account's population.
+            personal address): the password hash and its change time by default
+            (``pwdLastSet`` on AD, where no hash is readable).
+        population_attribute: The attribute naming the account's population (none on
+            AD by default).
         policy_dn: The ppolicy entry mirrored before writing (none: not mirrored).
-        clear_must_change: After a reset, remove ppolicy's ``pwdReset`` flag (an
-            administrative write sets it; the user chose this password themselves).
+        clear_must_change: After a reset, clear "must change at next logon": remove
+            ppolicy's ``pwdReset`` flag on OpenLDAP, set ``pwdLastSet`` to -1 (now) on AD
+            (the user chose this password themselves).
         max_accounts_per_address: At most this many mails for one address (siblings).
         process_batch: Pending requests handled per worker pass.
         retention_days: Requests, tokens and audit rows are purged after this.
@@ -124,11 +149,16 @@ class PasswordSettings(_Section):
 
     token_keys: tuple[SecretStr, ...] = ()
     token_ttl_minutes: int = Field(default=30, ge=5, le=240)
+    activation_ttl_hours: int = Field(default=168, ge=24, le=720)
     reset_url: str = "https://ecampus.invalid/mot-de-passe/nouveau"
-    personal_mail_attribute: str = Field(default="ecampusPersonalMail", pattern=r"^[A-Za-z][\w-]*$")
+    directory_kind: VocabularyKind = "openldap"
+    personal_mail_attribute: str = Field(default="ecampusPersonalMail", pattern=_ATTRIBUTE)
+    person_id_attribute: str = Field(default="ecampusPersonId", pattern=_ATTRIBUTE)
+    school_attribute: str = Field(default="ecampusSchool", pattern=_ATTRIBUTE)
     people_dn: str | None = None
+    username_attribute: str = Field(default="uid", pattern=_ATTRIBUTE)
     fingerprint_attributes: tuple[str, ...] = ("userPassword", "pwdChangedTime")
-    population_attribute: str = "eduPersonPrimaryAffiliation"
+    population_attribute: str | None = "eduPersonPrimaryAffiliation"
     policy_dn: str | None = None
     clear_must_change: bool = True
     max_accounts_per_address: int = Field(default=5, ge=1, le=20)
@@ -170,3 +200,42 @@ class PasswordSettings(_Section):
     def ttl_seconds(self) -> int:
         """The token lifetime in seconds."""
         return self.token_ttl_minutes * 60
+
+    def for_directory(self, directory: DirectorySettings) -> PasswordSettings:
+        """These settings completed from ``[directory]``: kind, names, people container.
+
+        Fields set explicitly (in the file or the environment) are kept; the others take
+        the defaults of the profile ``directory.kind`` names (see
+        :class:`~ecampus_idm.passwords.vocabulary.AccountVocabulary`), and ``people_dn``
+        the directory's people container.
+        """
+        vocabulary = AccountVocabulary.for_directory(directory)
+        defaults: dict[str, object] = {
+            "directory_kind": vocabulary.kind,
+            "personal_mail_attribute": vocabulary.personal_mail,
+            "person_id_attribute": vocabulary.person_id,
+            "username_attribute": vocabulary.username,
+            "school_attribute": vocabulary.school,
+            "fingerprint_attributes": vocabulary.fingerprint,
+            "population_attribute": vocabulary.population,
+            "people_dn": directory.people_dn,
+        }
+        update = {k: v for k, v in defaults.items() if k not in self.model_fields_set}
+        return self.model_validate({**self.model_dump(), **update})
+
+    def vocabulary(self) -> AccountVocabulary:
+        """The attribute names and rules these settings describe."""
+        base = (
+            AccountVocabulary.active_directory()
+            if self.directory_kind == "active_directory"
+            else AccountVocabulary.openldap()
+        )
+        return replace(
+            base,
+            person_id=self.person_id_attribute,
+            username=self.username_attribute,
+            school=self.school_attribute,
+            personal_mail=self.personal_mail_attribute,
+            population=self.population_attribute,
+            fingerprint=self.fingerprint_attributes,
+        )

@@ -30,6 +30,7 @@ from pydantic import SecretStr
 from ecampus_idm.passwords.errors import ResetConfigError, TokenInvalidError
 
 __all__ = [
+    "PURPOSE_ACTIVATION",
     "PURPOSE_RESET",
     "TOKEN_BYTES",
     "TokenKeyring",
@@ -43,6 +44,9 @@ TOKEN_BYTES = 32
 
 PURPOSE_RESET = "reset"
 """The purpose of a "Mot de passe oublié" token."""
+
+PURPOSE_ACTIVATION = "activation"
+"""The purpose of a welcome mail's activation link (the first password is chosen)."""
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _NONCE_BYTES = 12

@@ -772,9 +772,7 @@ class SqlStoreContract(StoreContract):
                 }
                 assert indexes == {index.name for index in table.indexes}, table.name
                 uniques = {u["name"] for u in inspector.get_unique_constraints(table.name)}
-                declared = {
-                    c.name for c in table.constraints if isinstance(c, sa.UniqueConstraint)
-                }
+                declared = {c.name for c in table.constraints if isinstance(c, sa.UniqueConstraint)}
                 assert uniques == declared, table.name
 
     def test_password_not_in_repr(self, store: SqlStore) -> None:

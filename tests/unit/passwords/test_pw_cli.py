@@ -50,11 +50,11 @@ def test_keygen_prints_a_usable_key() -> None:
 
 
 def test_process_without_a_mailer_is_an_error(tmp_path: Path) -> None:
-    """Until the outbox is wired, the worker refuses to run, saying why."""
+    """With mail turned off there is no outbox: the worker refuses to run, saying why."""
     config = tmp_path / "idm.toml"
     config.write_text(
         '[directory]\nurl = "ldaps://ldap.example.be"\nbind_dn = "cn=a"\nbase_dn = "dc=x"\n'
-        'bind_password = "x"\n'
+        'bind_password = "x"\n[mail]\nenabled = false\n'
         f'[store]\nurl = "sqlite:///{tmp_path / "state.sqlite3"}"\n',
         "utf-8",
     )
