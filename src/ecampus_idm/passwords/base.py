@@ -29,8 +29,6 @@ __all__ = [
     "normalise_address",
 ]
 
-_DISABLED_STATUS = "disabled"
-
 
 def normalise_address(address: str) -> str:
     """Return ``address`` trimmed and case-folded: the form labels and lookups use."""
@@ -136,9 +134,15 @@ class CustodyDiscarder(Protocol):
 class DirectoryAccountLookup:
     """An :class:`AccountLookup` over the :class:`~ecampus_idm.directory.base.Directory` port.
 
-    Works with the OpenLDAP profile (:mod:`ecampus_idm.mapping.openldap`): the personal
-    address in ``ecampusPersonalMail`` (configurable), a disabled account marked by
-    ``ecampusAccountStatus: disabled`` or a ppolicy lock (``pwdAccountLockedTime``).
+    Reads accounts in the vocabulary of the settings
+    (:meth:`~ecampus_idm.passwords.settings.PasswordSettings.vocabulary`): with the
+    OpenLDAP profile (:mod:`ecampus_idm.mapping.openldap`) the personal address in
+    ``ecampusPersonalMail``, a disabled account marked by ``ecampusAccountStatus:
+    disabled`` or a ppolicy lock (``pwdAccountLockedTime``); with the AD profile
+    (:mod:`ecampus_idm.mapping.active_directory`) the personal address in
+    ``otherMailbox``, a disabled account by ``userAccountControl`` bit 2, the token
+    fingerprint from ``pwdLastSet`` (all configurable, see
+    :meth:`~ecampus_idm.passwords.settings.PasswordSettings.for_directory`).
 
     Args:
         directory: The directory (opened lazily by the caller if it wishes).
@@ -158,28 +162,14 @@ class DirectoryAccountLookup:
         self._directory = directory
         self._base_dn = base_dn
         self._settings = settings or PasswordSettings()
+        self._vocabulary = self._settings.vocabulary()
         self._schools = dict(school_names or {})
 
     def __repr__(self) -> str:
         return f"DirectoryAccountLookup(base_dn={self._base_dn!r})"
 
     def _attributes(self) -> list[str]:
-        s = self._settings
-        return [
-            "uid",
-            "cn",
-            "displayName",
-            "givenName",
-            "sn",
-            "ecampusPersonId",
-            "ecampusAccountStatus",
-            "ecampusSchool",
-            "pwdAccountLockedTime",
-            "pwdHistory",
-            s.personal_mail_attribute,
-            s.population_attribute,
-            *s.fingerprint_attributes,
-        ]
+        return [*self._vocabulary.attributes(), "cn", "displayName", "givenName", "sn"]
 
     def accounts_for_address(self, address: str) -> list[ResetAccount]:
         """Search accounts by personal address."""
@@ -188,7 +178,7 @@ class DirectoryAccountLookup:
             return []
         found = self._directory.search(
             self._base_dn,
-            eq(self._settings.personal_mail_attribute, wanted),
+            eq(self._vocabulary.personal_mail, wanted),
             attributes=self._attributes(),
         )
         accounts = [self._account(entry) for entry in found]
@@ -200,18 +190,21 @@ class DirectoryAccountLookup:
         return None if entry is None else self._account(entry)
 
     def _account(self, entry: Entry) -> ResetAccount | None:
-        s = self._settings
-        person_id = entry.first("ecampusPersonId")
-        username = entry.first("uid")
+        words = self._vocabulary
+        person_id = entry.first(words.person_id)
+        username = words.username_of(entry)
         if not person_id or not username:
             return None  # not an account managed by ecampus-idm
-        schools = entry.get("ecampusSchool")
-        status = (entry.first("ecampusAccountStatus") or "").casefold()
+        schools = entry.get(words.school)
         state = tuple(
             f"{name.casefold()}=" + "\x1f".join(sorted(entry.get(name)))
-            for name in s.fingerprint_attributes
+            for name in words.fingerprint
         )
-        history = tuple(_history_hash(value) for value in entry.get("pwdHistory"))
+        history = (
+            tuple(_history_hash(value) for value in entry.get(words.history))
+            if words.history is not None
+            else ()
+        )
         return ResetAccount(
             person_id=person_id,
             dn=entry.dn,
@@ -220,9 +213,9 @@ class DirectoryAccountLookup:
             given_name=entry.first("givenName") or "",
             family_name=entry.first("sn") or "",
             schools=tuple(self._schools.get(code, code) for code in schools),
-            population=entry.first(s.population_attribute),
-            disabled=status == _DISABLED_STATUS or bool(entry.get("pwdAccountLockedTime")),
-            personal_mail=entry.first(s.personal_mail_attribute),
+            population=entry.first(words.population) if words.population else None,
+            disabled=words.is_disabled(entry),
+            personal_mail=entry.first(words.personal_mail),
             state=state,
             history=tuple(h for h in history if h),
         )

@@ -1,0 +1,175 @@
+"""How an account reads in the target directory: attribute names and the disabled rule.
+
+This module owns :class:`AccountVocabulary`, the small object that the reset service
+(:class:`~ecampus_idm.passwords.base.DirectoryAccountLookup`) and the support tools
+(diagnosis, class listing) use instead of hard-coded OpenLDAP attribute names. It mirrors
+what the mapping profiles write (:mod:`ecampus_idm.mapping.openldap`,
+:mod:`ecampus_idm.mapping.active_directory`):
+
+================  ===========================  ==========================================
+what              OpenLDAP                     Active Directory (defaults, configurable)
+================  ===========================  ==========================================
+person id         ``ecampusPersonId``          ``employeeNumber``
+username          ``uid``                      ``cn`` (the login; the user is ``CN=<login>``)
+school codes      ``ecampusSchool``            ``departmentNumber``
+personal address  ``ecampusPersonalMail``      ``otherMailbox``
+ownership marker  ``ecampusManagedBy``         ``adminDescription``
+disabled          ``ecampusAccountStatus:      ``userAccountControl`` bit 2
+                  disabled`` or a ppolicy      (``ACCOUNTDISABLE``)
+                  lock (``pwdAccountLocked
+                  Time``)
+password state    ``userPassword``,            ``pwdLastSet`` (``unicodePwd`` is never
+(token            ``pwdChangedTime``           readable)
+fingerprint)
+password history  ``pwdHistory``               none readable
+================  ===========================  ==========================================
+
+Importing this module loads no LDAP client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ecampus_idm.directory.filters import Filter, eq
+
+if TYPE_CHECKING:
+    from ecampus_idm.config import ActiveDirectorySettings, DirectorySettings
+    from ecampus_idm.directory.base import Entry
+
+__all__ = ["AD_DISABLED_BIT", "AccountVocabulary", "VocabularyKind"]
+
+VocabularyKind = Literal["openldap", "active_directory"]
+
+AD_DISABLED_BIT = 0x0002
+"""``userAccountControl``'s ``ACCOUNTDISABLE`` flag."""
+
+_MARKER = "ecampus-idm"
+_DISABLED = "disabled"
+_ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class AccountVocabulary:
+    """The attribute names of a managed account in one kind of directory.
+
+    Attributes:
+        kind: ``openldap`` or ``active_directory`` (chooses the disabled rule and how a
+            reset clears "must change").
+        person_id: Attribute holding the stable person id.
+        username: Attribute holding the login (on AD the profile names the user
+            ``CN=<login>``; ``sAMAccountName`` is shortened past 20 characters and
+            ``userPrincipalName`` is ``<login>@<suffix>``).
+        school: Attribute holding the school codes.
+        personal_mail: Attribute holding the personal address.
+        marker: Attribute holding the ownership marker ``ecampus-idm``.
+        population: Attribute naming the population (``student``...), if the target has
+            one.
+        fingerprint: Attributes whose change kills a reset token (password state).
+        history: Attribute holding readable password history, if any.
+    """
+
+    kind: VocabularyKind = "openldap"
+    person_id: str = "ecampusPersonId"
+    username: str = "uid"
+    school: str = "ecampusSchool"
+    personal_mail: str = "ecampusPersonalMail"
+    marker: str = "ecampusManagedBy"
+    population: str | None = "eduPersonPrimaryAffiliation"
+    fingerprint: tuple[str, ...] = ("userPassword", "pwdChangedTime")
+    history: str | None = "pwdHistory"
+
+    @classmethod
+    def openldap(cls) -> AccountVocabulary:
+        """The OpenLDAP profile's vocabulary."""
+        return cls()
+
+    @classmethod
+    def active_directory(cls, settings: ActiveDirectorySettings | None = None) -> AccountVocabulary:
+        """The AD profile's vocabulary, with the configured attribute names."""
+        if settings is None:
+            from ecampus_idm.config import ActiveDirectorySettings  # noqa: PLC0415 - cycle
+
+            settings = ActiveDirectorySettings()
+        return cls(
+            kind="active_directory",
+            person_id=settings.person_id_attribute,
+            username="cn",
+            school=settings.school_attribute,
+            personal_mail=settings.personal_mail_attribute,
+            marker=settings.marker_attribute,
+            population=None,
+            fingerprint=("pwdLastSet",),
+            history=None,
+        )
+
+    @classmethod
+    def for_directory(cls, directory: DirectorySettings) -> AccountVocabulary:
+        """The vocabulary of the profile ``directory.kind`` names."""
+        if directory.kind == "active_directory":
+            return cls.active_directory(directory.active_directory)
+        return cls.openldap()
+
+    @property
+    def is_active_directory(self) -> bool:
+        """Whether the target is Active Directory."""
+        return self.kind == "active_directory"
+
+    @property
+    def status_attributes(self) -> tuple[str, ...]:
+        """The attributes :meth:`is_disabled` and :meth:`status_of` read."""
+        if self.is_active_directory:
+            return ("userAccountControl",)
+        return ("ecampusAccountStatus", "pwdAccountLockedTime")
+
+    def attributes(self) -> list[str]:
+        """Every attribute of this vocabulary (to request in a search)."""
+        names = [
+            self.person_id,
+            self.username,
+            self.school,
+            self.personal_mail,
+            self.marker,
+            *self.status_attributes,
+            *self.fingerprint,
+        ]
+        names += [n for n in (self.population, self.history) if n is not None]
+        return list(dict.fromkeys(names))
+
+    def username_of(self, entry: Entry) -> str | None:
+        """The login of ``entry`` (``None`` when the attribute is missing)."""
+        return entry.first(self.username) or None
+
+    def username_filter(self, username: str) -> Filter:
+        """A filter matching the account whose login is ``username``."""
+        return eq(self.username, username)
+
+    def managed(self) -> Filter:
+        """A filter matching the entries ecampus-idm manages."""
+        return eq(self.marker, _MARKER)
+
+    def is_disabled(self, entry: Entry) -> bool:
+        """Whether ``entry`` is a disabled account (no reset mail, no reset)."""
+        if self.is_active_directory:
+            return _uac(entry) & AD_DISABLED_BIT != 0
+        status = (entry.first("ecampusAccountStatus") or "").casefold()
+        return status == _DISABLED or bool(entry.get("pwdAccountLockedTime"))
+
+    def status_of(self, entry: Entry) -> str | None:
+        """The account status the entry shows (``active``, ``grace``, ``disabled``...).
+
+        On OpenLDAP the profile writes it; on AD only enabled/disabled can be told.
+        """
+        if self.is_active_directory:
+            if not entry.get("userAccountControl"):
+                return None
+            return _DISABLED if self.is_disabled(entry) else _ACTIVE
+        return entry.first("ecampusAccountStatus")
+
+
+def _uac(entry: Entry) -> int:
+    try:
+        return int(entry.first("userAccountControl") or "0")
+    except ValueError:
+        return 0
