@@ -588,7 +588,7 @@ class PasswordResetService:
         _, token = self._issue(account, PURPOSE_ACTIVATION, now, expires_at)
         self._event(
             person_id,
-            "reset.mailed",
+            "activation.issued",
             "Lien d'activation créé pour le courriel de bienvenue.",
             "Activation link made for the welcome mail.",
             {"purpose": PURPOSE_ACTIVATION, "expires_at": expires_at.isoformat()},

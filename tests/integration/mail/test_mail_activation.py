@@ -138,3 +138,22 @@ def test_activation_link_sets_the_first_password(
         ldap_directory.authenticate(dn, SecretStr(NEW_PASSWORD + "x"))
     with pytest.raises(TokenInvalidError):
         service.redeem(found.group(1), NEW_PASSWORD + "-encore")
+
+
+def test_activation_token_is_never_stored_in_clear(
+    settings: Settings, store: SqlStore, ldap_directory: Directory, smtp_server: SmtpServer
+) -> None:
+    """The link's token is in the mail only: not in the database file, not in the events."""
+    _run(settings, store, ldap_directory, smtp_server, FixedClock.on(date(2026, 10, 2)))
+    found = LINK.search(smtp_server.messages[0].text())
+    assert found is not None
+    token = found.group(1)
+    database = settings.store.url.removeprefix("sqlite:///")
+    stored = b"".join(p.read_bytes() for p in Path(database).parent.glob("state.sqlite3*"))
+    assert token.encode() not in stored
+    info = _service(settings, store, ldap_directory).peek(token)
+    owner = store.username_record(info.username)
+    assert owner is not None
+    events = store.events_for_person(owner.person_id)
+    assert "activation.issued" in [e.kind for e in events]
+    assert all(token not in f"{e.reason_fr}{e.reason_en}{e.data}" for e in events)
