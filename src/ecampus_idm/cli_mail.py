@@ -201,6 +201,11 @@ def status_command(config_path: Path | None, username: str | None, as_json: bool
 @click.option("--imap", "imap_host", help="IMAP server (TLS, port 993) of the bounce mailbox.")
 @click.option("--imap-user", help="IMAP login.")
 @click.option("--imap-folder", default="INBOX", show_default=True)
+@click.option(
+    "--imap-ca-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="CA bundle the IMAP server's certificate is checked against (default: the system's).",
+)
 @click.option("--keep", is_flag=True, help="Leave processed reports in the maildir.")
 @_json_option
 def bounces_command(  # noqa: PLR0917 - click passes every option as an argument
@@ -209,6 +214,7 @@ def bounces_command(  # noqa: PLR0917 - click passes every option as an argument
     imap_host: str | None,
     imap_user: str | None,
     imap_folder: str,
+    imap_ca_file: Path | None,
     keep: bool,
     as_json: bool,
 ) -> None:
@@ -243,6 +249,7 @@ def bounces_command(  # noqa: PLR0917 - click passes every option as an argument
                         username=imap_user or "",
                         password=SecretStr(os.environ[IMAP_PASSWORD_VARIABLE]),
                         folder=imap_folder,
+                        ca_file=imap_ca_file,
                     )
                 )
             report = process(reports, outbox=outbox, store=store, clock=clock, run_id=run.run_id)
