@@ -305,14 +305,14 @@ class Settings(BaseSettings):
         return next((s for s in self.schools if s.code.upper() == code.upper()), None)
 
     def resolve_paths(self, base: Path, *, ca_file: bool = True) -> Self:
-        """Return a copy whose relative paths (CA file, exports) are relative to ``base``."""
-        update: dict[str, object] = {}
+        """Return a copy whose relative paths (CA file, exports, mail) are relative to ``base``."""
+        update: dict[str, object] = {"mail": self.mail.resolve_paths(base)}
         ca = self.directory.ca_file
         if ca_file and ca is not None and not ca.is_absolute():
             update["directory"] = self.directory.model_copy(update={"ca_file": base / ca})
         if self.sources is not None:
             update["sources"] = self.sources.resolve_paths(base)
-        return self.model_copy(update=update) if update else self
+        return self.model_copy(update=update)
 
 
 def load_config(path: Path | None = None) -> Settings:

@@ -141,6 +141,23 @@ def test_relative_ca_file_is_relative_to_the_file(tmp_path: Path) -> None:
     assert settings.directory.ca_file == folder / "certs" / "ca.pem"
 
 
+def test_relative_mail_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    """The maildir, templates, SMTP CA and DKIM key paths start at the file's folder."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    mail = (
+        '[mail]\nmaildir = "out/mail"\ntemplates_dir = "tpl"\n'
+        '[mail.smtp]\nhost = "smtp.example.be"\nca_file = "smtp-ca.pem"\n'
+        '[mail.dkim]\ndomain = "example.be"\nselector = "s1"\nprivate_key_file = "dkim.pem"\n'
+    )
+    settings = load_config(write(folder, DIRECTORY + mail))
+    assert settings.mail.maildir == folder / "out" / "mail"
+    assert settings.mail.templates_dir == folder / "tpl"
+    assert settings.mail.smtp.ca_file == folder / "smtp-ca.pem"
+    assert settings.mail.dkim is not None
+    assert settings.mail.dkim.private_key_file == folder / "dkim.pem"
+
+
 def test_relative_ca_file_from_environment_is_left_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -165,6 +165,23 @@ class MailSettings(_Section):
     throttle: ThrottleSettings = ThrottleSettings()
     retry: RetrySettings = RetrySettings()
 
+    def resolve_paths(self, base: Path) -> MailSettings:
+        """Return a copy whose relative paths (maildir, templates, CA, DKIM key) are in ``base``."""
+
+        def at(path: Path) -> Path:
+            return path if path.is_absolute() else base / path
+
+        update: dict[str, object] = {"maildir": at(self.maildir)}
+        if self.templates_dir is not None:
+            update["templates_dir"] = at(self.templates_dir)
+        if self.smtp.ca_file is not None:
+            update["smtp"] = self.smtp.model_copy(update={"ca_file": at(self.smtp.ca_file)})
+        if self.dkim is not None and self.dkim.private_key_file is not None:
+            update["dkim"] = self.dkim.model_copy(
+                update={"private_key_file": at(self.dkim.private_key_file)}
+            )
+        return self.model_copy(update=update)
+
     @field_validator("populations")
     @classmethod
     def _known_roles(cls, value: dict[str, PopulationMail]) -> dict[str, PopulationMail]:
