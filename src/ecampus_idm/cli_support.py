@@ -255,7 +255,13 @@ def purge_command(config_path: Path | None, as_json: bool) -> None:
         clock = SystemClock(settings.institution.zone)
         with open_store(settings.store, clock=clock) as store:
             _, custody = support_ports(settings, store)
-            report = purge(store, clock=clock, settings=settings.support, custody=custody)
+            report = purge(
+                store,
+                clock=clock,
+                settings=settings.support,
+                custody=custody,
+                custody_days=settings.mail.custody_days,
+            )
         document = {"ok": True, **report.to_dict()}
 
         def human(console: Console) -> None:

@@ -139,7 +139,9 @@ class MailSettings(_Section):
             32 bytes, optionally ``id:base64``). Without keys, one is derived from
             ``sources.pseudonym_key``.
         flush_after_run: Whether ``run`` also delivers the outbox when it ends.
-        custody_days: Days the initial password stays in custody for resends.
+        custody_days: Days an initial password stays in custody (for resends and the
+            secretariat's listing) when the user has not changed it: each run and
+            ``ecampus-idm purge`` discard older ones.
         smtp: The SMTP server (transport ``smtp``).
         dkim: DKIM signing, when configured.
         throttle: Sending rates.
@@ -159,7 +161,7 @@ class MailSettings(_Section):
     templates_dir: Path | None = None
     keys: tuple[SecretStr, ...] = ()
     flush_after_run: bool = False
-    custody_days: int = Field(default=120, ge=1, le=3650)
+    custody_days: int = Field(default=60, ge=1, le=3650)
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings | None = None
     throttle: ThrottleSettings = ThrottleSettings()

@@ -5,8 +5,9 @@ the nightly run). With the defaults of :class:`~ecampus_idm.support.settings.Sup
 
 * **initial passwords in custody**: discarded as soon as the user changes the password
   (the password part's ``on_after_reset`` hook and the custody's ``discard`` do that at
-  the moment of the change); any password still held ``custody_retention_days`` (60)
-  after it was issued is discarded by this job (reason ``purged``: the encrypted password
+  the moment of the change); any password still held ``mail.custody_days`` (60)
+  after it was issued is discarded by this job, as by each nightly run (reason
+  ``purged``: the encrypted password
   is deleted, the status — username, dates — stays for the listing and the diagnosis);
 * **events** (the per-person timeline support reads): deleted
   ``event_retention_days`` (400) after they happened, enough to explain a full academic
@@ -64,6 +65,7 @@ def purge(
     clock: Clock,
     settings: SupportSettings,
     custody: CustodyReader | None = None,
+    custody_days: int = 60,
 ) -> PurgeReport:
     """Delete the events and custody entries older than their retention periods.
 
@@ -72,6 +74,7 @@ def purge(
         clock: Gives "now".
         settings: The retention periods.
         custody: The initial-password custody, when wired.
+        custody_days: How long an initial password is held (``mail.custody_days``).
 
     Returns:
         What was deleted; the store keeps a ``purge`` run with the counts.
@@ -86,10 +89,8 @@ def purge(
             events_before = now - timedelta(days=settings.event_retention_days)
             events = store.purge_events(events_before)
         if custody is not None:
-            kept = 0
-            if settings.custody_retention_days:
-                custody_before = now - timedelta(days=settings.custody_retention_days)
-                kept = custody.purge(before=custody_before, at=now)
+            custody_before = now - timedelta(days=custody_days)
+            kept = custody.purge(before=custody_before, at=now)
     except Exception:
         store.finish_run(run.run_id, RunStatus.FAILED, message="purge failed")
         raise

@@ -5,8 +5,7 @@ The section, under ``[support]`` of the configuration file::
     [support]
     nightly_run_time = "02:00"      # local time of the nightly run (cron), for "when"
     default_language = "fr"
-    event_retention_days = 400
-    custody_retention_days = 60
+    event_retention_days = 400      # initial passwords: mail.custody_days
 
     [[support.operators]]
     name = "secretariat-hec-tournai"
@@ -30,7 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "ALL_SCHOOLS",
-    "DEFAULT_CUSTODY_RETENTION_DAYS",
     "DEFAULT_EVENT_RETENTION_DAYS",
     "Language",
     "OperatorSettings",
@@ -45,9 +43,6 @@ ALL_SCHOOLS = "*"
 
 DEFAULT_EVENT_RETENTION_DAYS = 400
 """Events are kept a full academic year plus the next start of year (13 months)."""
-
-DEFAULT_CUSTODY_RETENTION_DAYS = 60
-"""An unchanged initial password stays in custody for two months after it was issued."""
 
 
 class _Section(BaseModel):
@@ -81,8 +76,8 @@ class SupportSettings(_Section):
         default_language: Language of the diagnosis when none is asked for.
         languages: Languages the texts can be asked in.
         event_retention_days: Events older than this are purged (0 keeps them forever).
-        custody_retention_days: An initial password still in custody this long after
-            it was issued is purged, changed or not (0 keeps it until it is changed).
+            (The initial passwords' period is ``mail.custody_days``, shared by the run
+            and the purge.)
     """
 
     operators: tuple[OperatorSettings, ...] = ()
@@ -90,7 +85,6 @@ class SupportSettings(_Section):
     default_language: Language = "fr"
     languages: tuple[Language, ...] = ("fr", "en")
     event_retention_days: int = Field(default=DEFAULT_EVENT_RETENTION_DAYS, ge=0, le=3650)
-    custody_retention_days: int = Field(default=DEFAULT_CUSTODY_RETENTION_DAYS, ge=0, le=3650)
 
     @field_validator("operators")
     @classmethod

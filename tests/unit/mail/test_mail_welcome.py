@@ -150,7 +150,7 @@ def test_custody_expires_after_the_configured_days(
 ) -> None:
     """Passwords kept longer than custody_days are discarded; later corrections get the hint."""
     desk.issue(JEAN, PASSWORD, now=mail_clock.now(), run_id=1)
-    mail_clock.advance(timedelta(days=119))
+    mail_clock.advance(timedelta(days=59))
     assert desk.expire(mail_clock.now()) == 0
     mail_clock.advance(timedelta(days=2))
     assert desk.expire(mail_clock.now()) == 1

@@ -49,13 +49,21 @@ def test_old_custody_entries_are_purged() -> None:
     assert status.discard_reason == "purged"
 
 
-def test_zero_keeps_that_kind_of_data() -> None:
-    """A period of 0 leaves that kind of data alone."""
+def test_zero_keeps_events() -> None:
+    """An event period of 0 leaves the events alone."""
     clock, store, custody = _world()
-    settings = SupportSettings(event_retention_days=0, custody_retention_days=0)
+    settings = SupportSettings(event_retention_days=0)
     report = purge(store, clock=clock, settings=settings, custody=custody)
-    assert (report.events, report.custody) == (0, 0)
+    assert report.events == 0
     assert store.events_for_person("old")
+
+
+def test_custody_period_is_the_mail_one() -> None:
+    """The custody period given (mail.custody_days) decides which passwords go."""
+    clock, store, custody = _world()
+    report = purge(store, clock=clock, settings=SupportSettings(), custody=custody, custody_days=5)
+    assert report.custody == 2
+    assert custody.reveal("new") is None
 
 
 def test_a_purge_is_recorded_as_a_run() -> None:
