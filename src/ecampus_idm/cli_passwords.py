@@ -150,11 +150,8 @@ def process_command(config_path: Path | None, limit: int | None, as_json: bool) 
                 )
             directory = open_directory(settings.directory)
             try:
-                passwords = settings.passwords
-                if passwords.people_dn is None:
-                    passwords = passwords.model_copy(
-                        update={"people_dn": f"ou=people,{settings.directory.base_dn}"}
-                    )
+                # Completed from [directory]: AD or OpenLDAP names, the people container.
+                passwords = settings.passwords.for_directory(settings.directory)
                 service = PasswordResetService.for_store(
                     store,
                     mailer=mailer,

@@ -120,11 +120,8 @@ def activation_links(
 
         return open_directory(settings.directory)
 
-    passwords = settings.passwords
-    if passwords.people_dn is None:
-        passwords = passwords.model_copy(
-            update={"people_dn": f"ou=people,{settings.directory.base_dn}"}
-        )
+    # Completed from [directory]: AD or OpenLDAP names, the people container.
+    passwords = settings.passwords.for_directory(settings.directory)
     service = PasswordResetService.for_store(
         store,
         mailer=OutboxResetMailer(store, open_outbox(store, keyring_from_settings(settings))),
