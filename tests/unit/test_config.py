@@ -549,3 +549,15 @@ def test_env_password_not_in_config_error(tmp_path: Path, monkeypatch: pytest.Mo
     err = config_error(write(tmp_path, DIRECTORY))
     assert err.key == "directory.timeout_seconds"
     assert ENV_CANARY not in full_text(err)
+
+
+def test_shipped_example_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/ecampus-idm.example.toml loads (its secret from the environment)."""
+    monkeypatch.setenv("ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD", "from-the-environment")
+    example = Path(__file__).parents[2] / "examples" / "ecampus-idm.example.toml"
+    settings = load_config(example)
+    assert settings.mail.transport == "smtp"
+    assert settings.mail.dkim is not None
+    assert settings.mail.dkim.private_key_file == example.parent / "dkim" / "ecampus2026.pem"
+    assert settings.support.operators[0].schools == ("HEC-TOURNAI",)
+    assert settings.passwords.token_ttl_minutes == 30
