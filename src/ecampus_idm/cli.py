@@ -607,12 +607,18 @@ def _describe_directory(directory: Directory, settings: Settings) -> dict[str, A
                 {"dn": entry.dn, "depth": depth, "objectClass": list(entry.get("objectClass"))}
             )
     for container in (settings.directory.people_dn, settings.directory.groups_dn):
+        # The whole subtree: Active Directory profiles may put people in one OU per school.
         counts[container] = sum(
-            1 for _ in directory.search(container, scope=Scope.ONELEVEL, attributes=["1.1"])
+            1
+            for entry in directory.search(container, scope=Scope.SUBTREE, attributes=["1.1"])
+            if not entry.dn.lower().startswith("ou=")
         )
-    schema = directory.get("cn=Subschema", ["objectClasses"])
-    known = " ".join(schema.get("objectClasses")) if schema else ""
-    offered = {name: f"NAME '{name}'" in known for name in _OUR_SCHEMA}
+    offered: dict[str, bool] = {}
+    if settings.directory.kind == "openldap":
+        # Our auxiliary classes exist only on OpenLDAP; AD uses its own attributes.
+        schema = directory.get("cn=Subschema", ["objectClasses"])
+        known = " ".join(schema.get("objectClasses")) if schema else ""
+        offered = {name: f"NAME '{name}'" in known for name in _OUR_SCHEMA}
     return {
         "ok": True,
         "url": directory.url,
@@ -627,12 +633,24 @@ def _print_settings(console: Console, settings: Settings) -> None:
     table = Table(title="Configuration", show_header=True)
     table.add_column("clé / key")
     table.add_column("valeur / value")
-    for section in ("institution", "directory", "store"):
-        for key, value in getattr(settings, section).model_dump(mode="json").items():
-            table.add_row(f"{section}.{key}", str(value))
+    dumped = settings.model_dump(mode="json")  # secrets come out masked
+    for section, values in dumped.items():
+        if section == "schools" or not isinstance(values, dict):
+            continue
+        for key, value in _flattened(values, section):
+            table.add_row(key, str(value))
     for school in settings.schools:
         table.add_row(f"schools.{school.code}", f"{school.name} ({school.category})")
     console.print(table)
+
+
+def _flattened(values: dict[str, Any], prefix: str) -> Iterator[tuple[str, object]]:
+    """Yield ``(dotted.key, value)`` for every leaf of a nested section."""
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            yield from _flattened(value, f"{prefix}.{key}")
+        else:
+            yield f"{prefix}.{key}", value
 
 
 def _print_directory(console: Console, report: dict[str, Any]) -> None:
@@ -646,8 +664,9 @@ def _print_directory(console: Console, report: dict[str, Any]) -> None:
             label += f" — {children} entrées / entries"
         nodes[entry["depth"]] = parent.add(label)
     console.print(tree)
-    schema = ", ".join(f"{k} {'✓' if ok else '✗'}" for k, ok in report["schema"].items())
-    console.print(f"Schéma / schema: {schema}")
+    if report["schema"]:
+        schema = ", ".join(f"{k} {'✓' if ok else '✗'}" for k, ok in report["schema"].items())
+        console.print(f"Schéma / schema: {schema}")
 
 
 from ecampus_idm.cli_support import register as _register_support  # noqa: E402 - needs main
