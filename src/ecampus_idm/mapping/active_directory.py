@@ -37,6 +37,7 @@ from ecampus_idm.directory.active_directory import (
     to_filetime,
 )
 from ecampus_idm.directory.dn import build_dn
+from ecampus_idm.mapping.base import desired_entries
 from ecampus_idm.mapping.openldap import MARKER, OpenLdapProfile, _current_schools
 from ecampus_idm.model import AccountStatus, Category, Person, School
 from ecampus_idm.policies.engine import PersonVerdict
@@ -196,19 +197,7 @@ class ActiveDirectoryProfile:
         self, persons: Iterable[Person], verdicts: Iterable[PersonVerdict], today: date
     ) -> list[DesiredEntry]:
         """Every desired user and group for the verdicts of a run (see the OpenLDAP profile)."""
-        people = {p.person_id: p for p in persons}
-        entries: list[DesiredEntry] = []
-        members: dict[str, list[str]] = {}
-        for verdict in verdicts:
-            entry = self.person(people.get(verdict.person_id), verdict, today)
-            if entry is None:
-                continue
-            entries.append(entry)
-            if verdict.status is AccountStatus.ACTIVE:
-                for group in verdict.groups:
-                    members.setdefault(group, []).append(entry.dn)
-        entries.extend(self.group(name, dns) for name, dns in sorted(members.items()))
-        return entries
+        return desired_entries(self, persons, verdicts, today)
 
     def person(
         self, person: Person | None, verdict: PersonVerdict, today: date

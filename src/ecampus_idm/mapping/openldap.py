@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ecampus_idm.directory.dn import build_dn
+from ecampus_idm.mapping.base import desired_entries
 from ecampus_idm.model import AccountStatus, Category, Person, Role, School
 from ecampus_idm.policies.engine import PersonVerdict
 from ecampus_idm.sync.budgets import DEFAULT_BUDGETS, Budget
@@ -126,19 +127,7 @@ class OpenLdapProfile:
             verdicts: The policy engine's verdicts (one per person known to sources or store).
             today: The run's local date (current attributions and enrolments).
         """
-        people = {p.person_id: p for p in persons}
-        entries: list[DesiredEntry] = []
-        members: dict[str, list[str]] = {}
-        for verdict in verdicts:
-            entry = self.person(people.get(verdict.person_id), verdict, today)
-            if entry is None:
-                continue
-            entries.append(entry)
-            if verdict.status is AccountStatus.ACTIVE:
-                for group in verdict.groups:
-                    members.setdefault(group, []).append(entry.dn)
-        entries.extend(self.group(name, dns) for name, dns in sorted(members.items()))
-        return entries
+        return desired_entries(self, persons, verdicts, today)
 
     def person(
         self, person: Person | None, verdict: PersonVerdict, today: date
