@@ -39,6 +39,7 @@ from ecampus_idm.errors import ConfigError, EntryNotFoundError
 from ecampus_idm.identity.population import load_population
 from ecampus_idm.identity.pseudonym import Pseudonymiser
 from ecampus_idm.model import Account, Person, Role, School
+from ecampus_idm.passwords.vocabulary import AccountVocabulary
 from ecampus_idm.policies.base import Decision, PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
 from ecampus_idm.runner import ReadOnlyLedger
@@ -274,6 +275,8 @@ class Diagnostician:
         custody: The initial-password custody (its state only: never a password).
         support: The ``[support]`` settings (nightly run time...).
         rules: The conclusion rules, in order (:data:`DEFAULT_RULES`).
+        vocabulary: The directory's attribute names (from ``settings.directory`` when
+            omitted: OpenLDAP or Active Directory profile).
     """
 
     def __init__(
@@ -291,8 +294,10 @@ class Diagnostician:
         custody: CustodyReader | None = None,
         support: SupportSettings | None = None,
         rules: Sequence[Rule] = DEFAULT_RULES,
+        vocabulary: AccountVocabulary | None = None,
     ) -> None:
         self.settings = settings
+        self.vocabulary = vocabulary or AccountVocabulary.for_directory(settings.directory)
         self.clock = clock
         self.store = store
         self.directory = directory
@@ -400,7 +405,7 @@ class Diagnostician:
         username = live.username if live is not None else (verdict.username if verdict else None)
         entry, groups = self._directory(person_id)
         if entry is not None:
-            username = entry.first("uid") or username
+            username = self.vocabulary.username_of(entry) or username
         events = tuple(self.store.events_for_person(person_id))
         return Facts(
             school=school,
@@ -460,7 +465,7 @@ class Diagnostician:
         people_dn = self.settings.directory.people_dn
         groups_dn = self.settings.directory.groups_dn
         try:
-            found = list(self.directory.search(people_dn, eq("ecampusPersonId", person_id)))
+            found = list(self.directory.search(people_dn, eq(self.vocabulary.person_id, person_id)))
             if not found:
                 return None, ()
             entry = found[0]
@@ -601,7 +606,7 @@ class Diagnostician:
                     )
                 )
         if facts.person_id is not None:
-            today.append(_directory_line(facts))
+            today.append(_directory_line(facts, self.vocabulary))
             custody = self.custody.status(facts.person_id) if self.custody else None
             if custody is not None:
                 kept = custody.discarded_at is None
@@ -685,7 +690,7 @@ def _person_line(person: Person) -> TimelineEntry:
     )
 
 
-def _directory_line(facts: Facts) -> TimelineEntry:
+def _directory_line(facts: Facts, vocabulary: AccountVocabulary) -> TimelineEntry:
     entry = facts.entry
     if entry is None:
         return TimelineEntry(
@@ -694,14 +699,15 @@ def _directory_line(facts: Facts) -> TimelineEntry:
             "Aucun compte dans l'annuaire aujourd'hui.",
             "No account in the directory today.",
         )
-    status = entry.first("ecampusAccountStatus") or "-"
+    status = vocabulary.status_of(entry) or "-"
+    username = vocabulary.username_of(entry) or "-"
     groups = ", ".join(facts.groups) or "-"
     return TimelineEntry(
         None,
         "directory.entry",
-        f"Compte {entry.first('uid')} dans l'annuaire ({status}), adresse "
+        f"Compte {username} dans l'annuaire ({status}), adresse "
         f"{entry.first('mail') or '-'} ; groupes : {groups}.",
-        f"Account {entry.first('uid')} in the directory ({status}), address "
+        f"Account {username} in the directory ({status}), address "
         f"{entry.first('mail') or '-'}; groups: {groups}.",
         {"dn": entry.dn, "status": status, "groups": list(facts.groups)},
     )

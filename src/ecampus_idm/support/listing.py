@@ -34,8 +34,8 @@ from ecampus_idm.directory.base import Directory, Entry, Scope
 from ecampus_idm.directory.dn import normalize_dn
 from ecampus_idm.directory.filters import Substring, eq
 from ecampus_idm.errors import EntryNotFoundError
-from ecampus_idm.mapping.openldap import MARKER
 from ecampus_idm.model import School
+from ecampus_idm.passwords.vocabulary import AccountVocabulary
 from ecampus_idm.store.base import NewEvent, RunStatus, Store
 from ecampus_idm.support.base import CustodyReader
 from ecampus_idm.support.errors import (
@@ -192,6 +192,8 @@ class SecretariatListing:
         directory: Where the accounts are.
         custody: The initial-password custody (``None``: no password is ever shown).
         support: The operators and their schools.
+        vocabulary: The directory's attribute names (from ``settings.directory`` when
+            omitted: OpenLDAP or Active Directory profile).
     """
 
     def __init__(
@@ -203,8 +205,10 @@ class SecretariatListing:
         directory: Directory,
         custody: CustodyReader | None,
         support: SupportSettings,
+        vocabulary: AccountVocabulary | None = None,
     ) -> None:
         self.settings = settings
+        self.vocabulary = vocabulary or AccountVocabulary.for_directory(settings.directory)
         self.clock = clock
         self.store = store
         self.directory = directory
@@ -233,15 +237,21 @@ class SecretariatListing:
 
     def _rows(self, school: School) -> list[ListingRow]:
         people_dn = self.settings.directory.people_dn
-        wanted = eq("ecampusSchool", school.code) & eq("ecampusManagedBy", MARKER)
-        attributes = ["uid", "sn", "givenName", "mail", "ecampusPersonId", "ecampusAccountStatus"]
+        words = self.vocabulary
+        wanted = eq(words.school, school.code) & words.managed()
+        attributes = [
+            words.username,
+            "sn",
+            "givenName",
+            "mail",
+            words.person_id,
+            *words.status_attributes,
+        ]
         try:
             entries = [
                 e
-                for e in self.directory.search(
-                    people_dn, wanted, scope=Scope.ONELEVEL, attributes=attributes
-                )
-                if e.first("ecampusAccountStatus") in (None, "active", "grace")
+                for e in self.directory.search(people_dn, wanted, attributes=attributes)
+                if words.status_of(e) in (None, "active", "grace")
             ]
         except EntryNotFoundError:
             return []
@@ -281,8 +291,8 @@ class SecretariatListing:
         return labels
 
     def _row(self, entry: Entry, group: str) -> ListingRow:
-        person_id = entry.first("ecampusPersonId") or ""
-        username = entry.first("uid") or ""
+        person_id = entry.first(self.vocabulary.person_id) or ""
+        username = self.vocabulary.username_of(entry) or ""
         state, password = self._password(person_id)
         return ListingRow(
             person_id=person_id,
