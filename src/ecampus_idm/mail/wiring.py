@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecampus_idm.crypto import DataKey, Keyring
-from ecampus_idm.errors import ConfigError
+from ecampus_idm.errors import ConfigError, IdmError
 from ecampus_idm.mail.base import LinkIssuer, Transport
 from ecampus_idm.mail.delivery import OutboxMailer
 from ecampus_idm.mail.dkim import DkimSigner
+from ecampus_idm.mail.errors import MailError
 from ecampus_idm.mail.outbox import open_outbox
 from ecampus_idm.mail.render import Branding, Renderer
 from ecampus_idm.mail.throttle import Throttle
@@ -109,8 +110,9 @@ def activation_links(
     account and its password state) with the ``activation`` purpose and
     ``passwords.activation_ttl_hours``; the portal's reset page accepts it.
 
-    Raises:
-        ResetConfigError: If ``[passwords]`` has no token key.
+    A link that cannot be made (no ``[passwords] token_keys``, the account gone from the
+    directory) raises :class:`~ecampus_idm.mail.errors.MailError`: the flush defers that
+    mail with the reason and goes on.
     """
     from ecampus_idm.mail.reset import OutboxResetMailer  # noqa: PLC0415 - avoids a cycle
     from ecampus_idm.passwords import PasswordResetService  # noqa: PLC0415 - only when used
@@ -120,13 +122,31 @@ def activation_links(
 
         return open_directory(settings.directory)
 
-    # Completed from [directory]: AD or OpenLDAP names, the people container.
-    passwords = settings.passwords.for_directory(settings.directory)
-    service = PasswordResetService.for_store(
-        store,
-        mailer=OutboxResetMailer(store, open_outbox(store, keyring_from_settings(settings))),
-        settings=passwords,
-        directory=directory if directory is not None else opened,
-        clock=clock,
-    )
-    return service.activation_link
+    services: list[PasswordResetService] = []
+
+    def issue(*, person_id: str, username: str, purpose: str) -> str:
+        # Built on first use: a missing token key defers the activation mails (with the
+        # reason) instead of stopping the run or the flush.
+        try:
+            if not services:
+                services.append(
+                    PasswordResetService.for_store(
+                        store,
+                        mailer=OutboxResetMailer(
+                            store, open_outbox(store, keyring_from_settings(settings))
+                        ),
+                        # Completed from [directory]: AD or OpenLDAP names, people container.
+                        settings=settings.passwords.for_directory(settings.directory),
+                        directory=directory if directory is not None else opened,
+                        clock=clock,
+                    )
+                )
+            return services[0].activation_link(
+                person_id=person_id, username=username, purpose=purpose
+            )
+        except MailError:
+            raise
+        except IdmError as exc:
+            raise MailError(f"no activation link ({type(exc).__name__}: {exc})") from exc
+
+    return issue

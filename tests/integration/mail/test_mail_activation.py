@@ -157,3 +157,22 @@ def test_activation_token_is_never_stored_in_clear(
     events = store.events_for_person(owner.person_id)
     assert "activation.issued" in [e.kind for e in events]
     assert all(token not in f"{e.reason_fr}{e.reason_en}{e.data}" for e in events)
+
+
+def test_without_a_token_key_activation_mails_wait(
+    settings: Settings, store: SqlStore, ldap_directory: Directory, smtp_server: SmtpServer
+) -> None:
+    """No [passwords] token key: the run succeeds, the activation mails are deferred, with why."""
+    keyless = settings.model_copy(
+        update={"passwords": settings.passwords.model_copy(update={"token_keys": ()})}
+    )
+    _run(keyless, store, ldap_directory, smtp_server, FixedClock.on(date(2026, 10, 2)))
+    assert smtp_server.messages == []
+    outbox = open_outbox(store, keyring_from_settings(keyless))
+    queued = outbox.counts()
+    assert queued.get("deferred", 0) > 0
+    assert queued.get("sent", 0) == 0
+    person = next(iter(store.accounts()))
+    waiting = [m for m in outbox.messages_for(person) if m.status == "deferred"]
+    assert waiting
+    assert "no activation link" in (waiting[0].last_error or "")
