@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,6 @@ _config_option = click.option(
     envvar="ECAMPUS_IDM_CONFIG",
     help="TOML configuration file (or ECAMPUS_IDM_CONFIG).",
 )
-SEND_LOCK_HOURS = 1
-"""A ``mail send`` still marked running after this long is taken for crashed."""
 IMAP_PASSWORD_VARIABLE = "ECAMPUS_IDM_MAIL_IMAP_PASSWORD"  # noqa: S105 - a variable name
 
 
@@ -74,7 +72,7 @@ def send_command(
                     lambda c: c.print("Transport « none » : rien n'est envoyé / nothing is sent."),
                 )
                 return
-            _refuse_overlap(store, clock.now())
+            _refuse_overlap(store, clock.now(), flush_after_run=settings.mail.flush_after_run)
             run = store.start_run("mail.send")
             bar = Progress(
                 TextColumn("Envoi / sending"),
@@ -124,15 +122,17 @@ def send_command(
         sys.exit(EXIT_PARTIAL)
 
 
-def _refuse_overlap(store: Store, now: datetime) -> None:
-    """Refuse to flush while another recent flush is still running (it could send twice)."""
-    horizon = now - timedelta(hours=SEND_LOCK_HOURS)
-    for other in store.recent_runs(5, kind="mail.send"):
-        if other.status is RunStatus.RUNNING and other.started_at > horizon:
-            raise MailError(
-                f"mail send run {other.run_id} (started {other.started_at.isoformat()}) is still "
-                f"in progress; try again once it has finished (or after {SEND_LOCK_HOURS} h)"
-            )
+def _refuse_overlap(store: Store, now: datetime, *, flush_after_run: bool) -> None:
+    """Refuse to flush while another flush (or a flushing nightly run) is in progress."""
+    from ecampus_idm.mail.delivery import FLUSH_LOCK_HOURS, running_flush  # noqa: PLC0415
+
+    other = running_flush(store, now, nightly_runs=flush_after_run)
+    if other is not None:
+        raise MailError(
+            f"« {other.kind} » (run {other.run_id}, started {other.started_at.isoformat()}) "
+            f"is still in progress and sends mail; try again once it has finished (or after "
+            f"{FLUSH_LOCK_HOURS} h)"
+        )
 
 
 @mail_group.command("status")

@@ -43,7 +43,7 @@ from ecampus_idm.directory.base import Directory
 from ecampus_idm.errors import IdmError
 from ecampus_idm.identity.population import load_population
 from ecampus_idm.identity.pseudonym import Pseudonymiser
-from ecampus_idm.mail.delivery import OutboxMailer
+from ecampus_idm.mail.delivery import OutboxMailer, running_flush
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
 from ecampus_idm.mail.wiring import build_mailer, keyring_from_settings
 from ecampus_idm.mapping.active_directory import profile_for
@@ -532,6 +532,12 @@ class NightlyRun:
     def _flush_mail(self, report: RunReport, run_id: int) -> None:
         """Deliver the outbox at the end of the run, when configured to."""
         if self.welcome is None or not self.settings.mail.flush_after_run:
+            return
+        other = running_flush(self.store, self.clock.now())
+        if other is not None:
+            # A `mail send` is delivering: two flushes could send a message twice. The
+            # mails stay queued for the next flush.
+            report.mail = {"skipped": f"mail send run {other.run_id} in progress"}
             return
         mailer = self.mailer or build_mailer(
             self.settings, self.store, self.clock, directory=self.directory

@@ -44,9 +44,9 @@ from ecampus_idm.mail.outbox import Outbox, OutboxMessage, Purpose
 from ecampus_idm.mail.render import Renderer
 from ecampus_idm.mail.settings import RetrySettings
 from ecampus_idm.mail.throttle import Throttle
-from ecampus_idm.store.base import NewEvent, Store
+from ecampus_idm.store.base import NewEvent, Run, RunStatus, Store
 
-__all__ = ["FlushReport", "OutboxMailer"]
+__all__ = ["FLUSH_LOCK_HOURS", "FlushReport", "OutboxMailer", "running_flush"]
 
 log = logging.getLogger(__name__)
 _SMTP = email.policy.compat32.clone(linesep="\r\n")
@@ -346,3 +346,28 @@ def _event(
             **extra,
         },
     )
+
+
+FLUSH_LOCK_HOURS = 1
+"""A flush still marked running after this long is taken for crashed (it stops blocking)."""
+
+
+def running_flush(store: Store, now: datetime, *, nightly_runs: bool = False) -> Run | None:
+    """Return a recent flush still in progress (``mail send``), if any.
+
+    Two flushes at once could both send a message before either marks it sent; every
+    flush asks this first. With ``nightly_runs``, a nightly run in progress counts too
+    (it flushes at its end when ``mail.flush_after_run`` is set).
+
+    Args:
+        store: The state store the runs are recorded in.
+        now: The current instant.
+        nightly_runs: Whether a running nightly ``run`` also counts as a flush.
+    """
+    horizon = now - timedelta(hours=FLUSH_LOCK_HOURS)
+    kinds = ("mail.send", "run") if nightly_runs else ("mail.send",)
+    for kind in kinds:
+        for other in store.recent_runs(5, kind=kind):
+            if other.status is RunStatus.RUNNING and other.started_at > horizon:
+                return other
+    return None

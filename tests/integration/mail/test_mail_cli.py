@@ -22,7 +22,9 @@ from ecampus_idm.store import open_store
 PASSWORD = "Cli-Canary-Pw-6630"
 
 
-def _config(tmp_path: Path, transport: str = "maildir", port: int = 1) -> Path:
+def _config(
+    tmp_path: Path, transport: str = "maildir", port: int = 1, *, flush_after_run: bool = False
+) -> Path:
     path = tmp_path / "ecampus.toml"
     path.write_text(
         f"""
@@ -39,6 +41,7 @@ url = "sqlite:///{tmp_path}/state.sqlite3"
 transport = "{transport}"
 maildir = "{tmp_path}/mail"
 keys = ["{generate_key()}"]
+flush_after_run = {"true" if flush_after_run else "false"}
 
 [mail.smtp]
 host = "127.0.0.1"
@@ -204,3 +207,22 @@ def test_send_refuses_to_overlap_a_running_send(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"run {running.run_id}" in json.loads(result.output)["message"]
     assert len(mailbox.Maildir(tmp_path / "mail")) == 0
+
+
+def test_send_refuses_while_a_flushing_run_is_in_progress(tmp_path: Path) -> None:
+    """With flush_after_run, a nightly run in progress will flush: `mail send` waits."""
+    config = _config(tmp_path, flush_after_run=True)
+    _issue(config)  # leaves its "run" marked running, as a run in progress
+    result = CliRunner().invoke(main, ["mail", "send", "--config", str(config), "--json"])
+    assert result.exit_code == 1
+    assert "« run » (run " in json.loads(result.output)["message"]
+    assert len(mailbox.Maildir(tmp_path / "mail")) == 0
+
+
+def test_send_ignores_a_run_that_does_not_flush(tmp_path: Path) -> None:
+    """Without flush_after_run, a nightly run in progress sends nothing: `mail send` goes."""
+    config = _config(tmp_path)
+    _issue(config)
+    result = CliRunner().invoke(main, ["mail", "send", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(mailbox.Maildir(tmp_path / "mail")) == 1
