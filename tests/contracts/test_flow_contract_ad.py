@@ -15,6 +15,7 @@ from ecampus_idm.directory.active_directory import PasswordMustChangeError
 from ecampus_idm.directory.base import Directory
 from ecampus_idm.directory.ldap import ActiveDirectory
 from ecampus_idm.testing.flow_contract import (
+    ActivationContract,
     DiagnosisContract,
     ResetFlowContract,
     WelcomeMailContract,
@@ -51,3 +52,7 @@ class TestResetFlowOnSambaAd(_OnSambaAd, ResetFlowContract):
 
 class TestDiagnosisOnSambaAd(_OnSambaAd, DiagnosisContract):
     """Support diagnosis with Active Directory as the target."""
+
+
+class TestActivationOnSambaAd(_OnSambaAd, ActivationContract):
+    """Activation-link welcome mails on Active Directory."""

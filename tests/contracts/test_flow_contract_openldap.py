@@ -7,6 +7,7 @@ import pytest
 from ecampus_idm.config import DirectorySettings
 from ecampus_idm.directory.ldap import LdapDirectory
 from ecampus_idm.testing.flow_contract import (
+    ActivationContract,
     DiagnosisContract,
     ResetFlowContract,
     WelcomeMailContract,
@@ -38,3 +39,7 @@ class TestResetFlowOnOpenLdap(_OnSlapd, ResetFlowContract):
 
 class TestDiagnosisOnOpenLdap(_OnSlapd, DiagnosisContract):
     """Support diagnosis with OpenLDAP as the target."""
+
+
+class TestActivationOnOpenLdap(_OnSlapd, ActivationContract):
+    """Activation-link welcome mails on OpenLDAP."""

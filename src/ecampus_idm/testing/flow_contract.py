@@ -31,6 +31,7 @@ Needs the ``testing`` extra (aiosmtpd) for the ``smtp_server`` fixture.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import secrets
@@ -81,6 +82,7 @@ from ecampus_idm.support.settings import OperatorSettings, SupportSettings
 from ecampus_idm.testing.smtp import ReceivedMessage, SmtpServer
 
 __all__ = [
+    "ActivationContract",
     "DiagnosisContract",
     "FlowContract",
     "FlowWorld",
@@ -136,6 +138,7 @@ class FlowWorld:
             self.store,
             self.clock,
             transport=SmtpTransport(self.smtp.settings()),
+            directory=self.directory,
             throttle=False,
         )
         assert mailer is not None
@@ -542,6 +545,55 @@ class ResetFlowContract(FlowContract):
         assert report.mailed == 0
         world.mailer().flush()
         assert len(world.smtp.messages) == before
+
+
+class ActivationContract(FlowContract):
+    """Welcome mails in activation mode: a link to choose the first password."""
+
+    @pytest.fixture
+    def world(
+        self,
+        tmp_path: Path,
+        flow_directory: Directory,
+        flow_directory_settings: DirectorySettings,
+        smtp_server: SmtpServer,
+    ) -> Iterator[FlowWorld]:
+        """40 sample people on 2 October 2026; mail.mode = activation, with a token key."""
+        for world in self.open_world(
+            tmp_path, flow_directory, flow_directory_settings, smtp_server, today=date(2026, 10, 2)
+        ):
+            world.settings = world.settings.model_copy(
+                update={
+                    "mail": world.settings.mail.model_copy(update={"mode": "activation"}),
+                    "passwords": PasswordSettings(
+                        reset_url=RESET_URL,
+                        token_keys=(SecretStr(base64.b64encode(secrets.token_bytes(32)).decode()),),
+                    ),
+                }
+            )
+            yield world
+
+    def test_activation_link_sets_the_first_password(self, world: FlowWorld) -> None:
+        """The mail carries a link, not a password; redeeming it sets a password that binds."""
+        world.run()
+        mails = [m for m in world.smtp.messages if TOKEN.search(m.text())]
+        assert mails
+        assert not PASSWORD_LINE.search(mails[0].text())
+        outbox = open_outbox(world.store, keyring_from_settings(world.settings))
+        service = PasswordResetService.for_store(
+            world.store,
+            mailer=OutboxResetMailer(world.store, outbox),
+            settings=world.settings.passwords.for_directory(world.settings.directory),
+            directory=world.directory,
+            clock=world.clock,
+        )
+        token = token_in(mails[0])
+        username = service.peek(token).username
+        assert username in mails[0].text()
+        service.redeem(token, NEW_PASSWORD)
+        world.directory.authenticate(world.account(username).dn, SecretStr(NEW_PASSWORD))
+        with pytest.raises(TokenInvalidError):
+            service.redeem(token, NEW_PASSWORD + "-bis")
 
 
 class DiagnosisContract(FlowContract):
