@@ -202,7 +202,9 @@ class Renderer:
         )
         if b.reply_to:
             message["Reply-To"] = b.reply_to
-        message["Subject"] = Header(rendered.subject, "utf-8").encode()
+        # The Header object itself, so that folding counts "Subject: " (an encoded string
+        # would be folded before its first word, and clients show a leading space).
+        message["Subject"] = Header(rendered.subject, "utf-8", header_name="Subject")  # type: ignore[assignment]
         message["Date"] = format_datetime(now)
         message["Message-ID"] = f"<{message_id}@{b.sender_domain}>"
         message["Content-Language"] = language

@@ -117,6 +117,30 @@ def test_missing_template_is_a_template_error(renderer: Renderer) -> None:
         renderer.render(purpose="nothing", language="fr", username="a", display_name="A")
 
 
+def test_long_accented_subject_folds_without_a_leading_space(renderer: Renderer) -> None:
+    """A long non-ASCII subject starts on the Subject line and decodes exactly."""
+    rendered = renderer.render(
+        purpose="welcome",
+        language="fr",
+        username="jean-philippe.vandenbroucke",
+        display_name="Jean-Philippe Vandenbroucke",
+        password=PASSWORD,
+    )
+    message = renderer.compose(
+        rendered,
+        to_address="jp@example.be",
+        to_name="Jean-Philippe Vandenbroucke",
+        message_id="q" * 26,
+        now=datetime(2026, 9, 2, 2, 0, tzinfo=UTC),
+        language="fr",
+    )
+    raw = message.as_bytes()
+    assert b"\nSubject: =?utf-8?" in raw
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == rendered.subject
+    assert rendered.subject.startswith("Vos accès")
+
+
 def test_composed_message_has_the_expected_headers(renderer: Renderer) -> None:
     """Date, Message-ID, From, Reply-To and both alternatives are present."""
     rendered = renderer.render(
