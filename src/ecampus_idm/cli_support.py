@@ -254,13 +254,25 @@ def purge_command(config_path: Path | None, as_json: bool) -> None:
         settings = load_config(config_path)
         clock = SystemClock(settings.institution.zone)
         with open_store(settings.store, clock=clock) as store:
+            from ecampus_idm.mail.outbox import open_outbox  # noqa: PLC0415 - mail stays lazy
+            from ecampus_idm.mail.wiring import keyring_from_settings  # noqa: PLC0415
+            from ecampus_idm.passwords.service import repository_for  # noqa: PLC0415
+
             _, custody = support_ports(settings, store)
+            outbox = (
+                open_outbox(store, keyring_from_settings(settings))
+                if settings.mail.enabled
+                else None
+            )
             report = purge(
                 store,
                 clock=clock,
                 settings=settings.support,
                 custody=custody,
                 custody_days=settings.mail.custody_days,
+                outbox=outbox,
+                resets=repository_for(store),
+                reset_days=settings.passwords.retention_days,
             )
         document = {"ok": True, **report.to_dict()}
 
@@ -268,7 +280,11 @@ def purge_command(config_path: Path | None, as_json: bool) -> None:
             console.print(
                 f"Événements effacés / events purged: {report.events}; "
                 f"mots de passe initiaux effacés / initial passwords purged: "
-                f"{report.custody if report.custody is not None else '-'}"
+                f"{report.custody if report.custody is not None else '-'}; "
+                f"courriels envoyés effacés / delivered mails purged: "
+                f"{report.mails if report.mails is not None else '-'}; "
+                f"demandes de réinitialisation effacées / reset rows purged: "
+                f"{report.resets if report.resets is not None else '-'}"
             )
 
         out.done(document, human)

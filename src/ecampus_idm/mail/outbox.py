@@ -230,6 +230,15 @@ class Outbox(ABC):
         """Return the number of messages per status."""
 
     @abstractmethod
+    def purge(self, *, before: datetime) -> int:
+        """Delete the finished messages (sent, failed, bounced) queued before ``before``.
+
+        Queued and deferred messages are kept whatever their age: they are not delivered
+        yet. Returns how many were deleted. The timeline keeps the ``mail.*`` events (with
+        masked addresses); the rows go with their clear address and name.
+        """
+
+    @abstractmethod
     def _sealed(self, message_id: str) -> bytes | None: ...
 
     @abstractmethod
@@ -392,6 +401,17 @@ class SqlOutbox(Outbox):
                 sa.select(t.c.status, sa.func.count()).group_by(t.c.status)
             ).all()
         return {str(status): int(n) for status, n in rows}
+
+    def purge(self, *, before: datetime) -> int:
+        """Delete the finished messages queued before ``before``; return how many."""
+        t = mail_outbox
+        with self._connection() as connection:
+            done = connection.execute(
+                sa.delete(t).where(
+                    t.c.status.not_in(_PENDING), t.c.queued_at < aware_utc("before", before)
+                )
+            )
+        return int(done.rowcount or 0)
 
     def _sealed(self, message_id: str) -> bytes | None:
         with self._connection() as connection:
@@ -644,6 +664,20 @@ class MemoryOutbox(Outbox):
         for row in self._rows.values():
             counts[row["status"]] = counts.get(row["status"], 0) + 1
         return counts
+
+    def purge(self, *, before: datetime) -> int:
+        """Delete the finished messages queued before ``before``; return how many."""
+        before = aware_utc("before", before)
+        with self._lock:
+            gone = [
+                key
+                for key, row in self._rows.items()
+                if row["status"] not in _PENDING and row["queued_at"] < before
+            ]
+            for key in gone:
+                row = self._rows.pop(key)
+                self._keys.pop(row["idempotency_key"], None)
+        return len(gone)
 
     def _sealed(self, message_id: str) -> bytes | None:
         row = self._rows.get(message_id)

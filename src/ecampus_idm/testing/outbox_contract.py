@@ -162,6 +162,24 @@ class OutboxContract:
         assert found is not None
         assert found.message_id == message.message_id
 
+    def test_purge_deletes_old_finished_messages_only(self, outbox: Outbox) -> None:
+        """Old sent, failed and bounced messages go; pending and recent ones stay."""
+        sent, _ = outbox.enqueue(_message("k:sent"), now=T0)
+        failed, _ = outbox.enqueue(_message("k:failed"), now=T0)
+        bounced, _ = outbox.enqueue(_message("k:bounced"), now=T0)
+        waiting, _ = outbox.enqueue(_message("k:waiting"), now=T0)
+        recent, _ = outbox.enqueue(_message("k:recent"), now=T0 + timedelta(days=10))
+        for message in (sent, bounced, recent):
+            outbox.mark_sent(message.message_id, at=T0 + timedelta(days=10))
+        outbox.mark_bounced(bounced.message_id, error="550 no such user")
+        outbox.mark_failed(failed.message_id, error="550 refused")
+        outbox.mark_deferred(waiting.message_id, error="451", retry_at=T0 + timedelta(days=1))
+        assert outbox.purge(before=T0 + timedelta(days=5)) == 3
+        kept = {m.message_id for m in outbox.messages_for("p1")}
+        assert kept == {waiting.message_id, recent.message_id}
+        _, new = outbox.enqueue(_message("k:sent"), now=T0 + timedelta(days=11))
+        assert new  # a purged key no longer blocks: the history is in the events
+
     def test_another_key_cannot_open_the_password(self, outbox: Outbox, store: Store) -> None:
         """A keyring without the sealing key refuses to reveal."""
         message, _ = outbox.enqueue(_message(), now=T0)

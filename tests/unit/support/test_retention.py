@@ -7,6 +7,9 @@ from datetime import date, timedelta
 from pydantic import SecretStr
 
 from ecampus_idm.clock import FixedClock
+from ecampus_idm.crypto import Keyring, generate_key
+from ecampus_idm.mail.outbox import MemoryOutbox, NewMessage, Purpose
+from ecampus_idm.passwords.service import repository_for
 from ecampus_idm.store.base import RunStatus
 from ecampus_idm.store.memory import MemoryStore
 from ecampus_idm.support.base import MemoryCustody
@@ -73,10 +76,52 @@ def test_a_purge_is_recorded_as_a_run() -> None:
     run = store.get_run(report.run_id)
     assert run.kind == "purge"
     assert run.status is RunStatus.SUCCEEDED
-    assert dict(run.counts) == {"events": 1, "custody": 1}
+    assert dict(run.counts) == {"events": 1, "custody": 1, "mails": 0, "resets": 0}
 
 
 def test_without_custody_only_events_are_purged() -> None:
     """No custody wired: the report says so."""
     clock, store, _ = _world()
     assert purge(store, clock=clock, settings=SupportSettings()).custody is None
+
+
+def test_delivered_mails_go_with_old_events_pending_ones_stay() -> None:
+    """Finished outbox messages as old as purged events go; a message still waiting stays."""
+    clock, store, custody = _world()
+    outbox = MemoryOutbox(Keyring.from_config([generate_key()]))
+    old = clock.now() - timedelta(days=500)
+    for key in ("sent", "waiting"):
+        outbox.enqueue(
+            NewMessage(
+                idempotency_key=f"welcome:{key}",
+                person_id="old",
+                username="old.one",
+                purpose=Purpose.WELCOME,
+                to_address="old.one@example.be",
+                display_name="Old One",
+            ),
+            now=old,
+        )
+    (sent, waiting) = outbox.messages_for("old")
+    outbox.mark_sent(sent.message_id, at=old)
+    report = purge(store, clock=clock, settings=SupportSettings(), custody=custody, outbox=outbox)
+    assert report.mails == 1
+    assert [m.message_id for m in outbox.messages_for("old")] == [waiting.message_id]
+
+
+def test_reset_rows_go_after_their_own_period() -> None:
+    """Reset rows older than passwords.retention_days are deleted, recent ones kept."""
+    clock, store, custody = _world()
+    resets = repository_for(store)
+    resets.add_audit(at=clock.now() - timedelta(days=31), kind="reset.requested")
+    resets.add_audit(at=clock.now() - timedelta(days=1), kind="reset.requested")
+    report = purge(
+        store,
+        clock=clock,
+        settings=SupportSettings(),
+        custody=custody,
+        resets=resets,
+        reset_days=30,
+    )
+    assert report.resets == 1
+    assert len(resets.audit_records()) == 1
