@@ -54,6 +54,7 @@ from ecampus_idm.errors import (
     IdmError,
     SchemaViolationError,
 )
+from ecampus_idm.mail.address import mask_email
 from ecampus_idm.passwords.base import (
     AccountLookup,
     CustodyDiscarder,
@@ -194,12 +195,6 @@ class ProcessReport:
             "suppressed": dict(self.suppressed),
             "deferred": self.deferred,
         }
-
-
-def mask_email(address: str) -> str:
-    """Return ``j***@gmail.com`` for ``jean@gmail.com`` (private copy; see the mail package)."""
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"
 
 
 def _ip_key(client_ip: str) -> str:

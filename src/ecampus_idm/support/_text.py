@@ -11,21 +11,11 @@ import re
 from anyascii import anyascii
 
 from ecampus_idm.identity.niss import contains_national_number
+from ecampus_idm.mail.address import mask_email
 
 __all__ = ["cap", "mask_addresses", "mask_email", "normalise_name", "scrub"]
 
 _REDACTED = "[masqué / redacted]"
-
-
-def mask_email(address: str) -> str:
-    """Return ``address`` masked for support (``jean@gmail.com`` → ``j***@gmail.com``).
-
-    A private copy of ``ecampus_idm.mail.address.mask_email`` until the mail part lands.
-    """
-    local, at, domain = address.strip().partition("@")
-    if not at:
-        return "***"
-    return f"{local[:1]}***@{domain.lower()}"
 
 
 _ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
