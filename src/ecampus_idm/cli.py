@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import shutil
 import sys
@@ -496,6 +497,7 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                 second = job.run()
             with server.connect() as directory:
                 tree = _describe_directory(directory, settings)
+                support = _demo_support(settings, clock, directory, out_dir)
             written = _mails(settings)
             document = {
                 "ok": first.status.value == "succeeded" and second.status.value == "succeeded",
@@ -504,6 +506,7 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                 "first_run": first.to_dict(),
                 "second_run": second.to_dict(),
                 "mails": {"maildir": str(settings.mail.maildir), "written": written},
+                "support": support,
                 "directory": tree,
                 "config": settings.model_dump(mode="json"),
             }
@@ -523,6 +526,17 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                     f"écrits dans / written to {settings.mail.maildir} "
                     f"(mutt -f {settings.mail.maildir})"
                 )
+                if support:
+                    listing, diagnosis = support["listing"], support["diagnosis"]
+                    console.print(
+                        f"Listing du secrétariat / secretariat listing {listing['school']}: "
+                        f"{listing['rows']} comptes / accounts → {listing['file']}"
+                    )
+                    console.print(
+                        f"Diagnostic de / diagnosis of {diagnosis['username']}: "
+                        f"{diagnosis['conclusion']}",
+                        highlight=False,
+                    )
 
             out.done(document, human)
             if keep:
@@ -533,6 +547,65 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
             pass
         finally:
             server.stop()
+
+
+def _demo_support(
+    settings: Settings, clock: SystemClock, directory: Directory, out_dir: Path
+) -> dict[str, Any]:
+    """One school's secretariat listing (PDF) and one person's diagnosis, for the demo."""
+    from ecampus_idm.connectors import open_connectors  # noqa: PLC0415
+    from ecampus_idm.custody import open_custody  # noqa: PLC0415
+    from ecampus_idm.mail.outbox import open_outbox  # noqa: PLC0415
+    from ecampus_idm.mail.wiring import keyring_from_settings  # noqa: PLC0415
+    from ecampus_idm.store import open_store  # noqa: PLC0415
+    from ecampus_idm.support.diagnose import Diagnostician, Lookup, read_sources  # noqa: PLC0415
+    from ecampus_idm.support.listing import SecretariatListing  # noqa: PLC0415
+    from ecampus_idm.support.pdf import render_pdf  # noqa: PLC0415 - loads reportlab
+
+    if settings.sources is None or not settings.schools:
+        return {}
+    with open_store(settings.store, clock=clock) as store:
+        keyring = keyring_from_settings(settings)
+        custody = open_custody(store, keyring)
+        school = settings.schools[0]
+        listing = SecretariatListing(
+            settings,
+            clock=clock,
+            store=store,
+            directory=directory,
+            custody=custody,
+            support=settings.support,
+        ).build(school.code, operator="demo", fmt="pdf")
+        target = (out_dir / f"listing-{school.code}.pdf").resolve()
+        target.unlink(missing_ok=True)
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(render_pdf(listing, "fr"))
+        document: dict[str, Any] = {
+            "listing": {"school": school.code, "rows": len(listing.rows), "file": str(target)}
+        }
+        if not listing.rows:
+            return document
+        username = listing.rows[0].username
+        with open_connectors(settings.sources) as connectors:
+            reading = read_sources(settings, connectors, store=store, clock=clock)
+        diagnosis = Diagnostician(
+            settings,
+            clock=clock,
+            store=store,
+            directory=directory,
+            people=reading.people,
+            issues=reading.issues,
+            refused=reading.refused,
+            mail=open_outbox(store, keyring),
+            custody=custody,
+            support=settings.support,
+        ).diagnose(Lookup(school=school.code, username=username))
+        document["diagnosis"] = {
+            "username": username,
+            "conclusion": diagnosis.conclusion.text("fr"),
+        }
+    return document
 
 
 def _academic_year() -> int:

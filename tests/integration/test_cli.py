@@ -53,6 +53,11 @@ def test_demo_json_runs_twice_and_converges(tmp_path: Path) -> None:
     }
     assert report["config"]["directory"]["bind_password"] == "**********"
     assert {e["dn"] for e in report["directory"]["entries"]} >= {"ou=people,dc=ecampus,dc=test"}
+    listing = Path(report["support"]["listing"]["file"])
+    assert listing.is_relative_to(tmp_path)  # written in the demo's own folder
+    assert listing.read_bytes().startswith(b"%PDF")
+    assert listing.stat().st_mode & 0o077 == 0  # default passwords: owner only
+    assert report["support"]["diagnosis"]["conclusion"]
 
 
 @pytest.mark.ldap
