@@ -6,12 +6,32 @@ per test. The server records every accepted message (:attr:`SmtpServer.messages`
 can be told to refuse recipients with a given reply (``server.refuse[address] = "550 ..."``),
 to require a login (``auth``) and to offer STARTTLS with a throwaway certificate.
 
+It fails on demand, for the fault tests (:class:`SmtpFaults`, set on ``server.faults``
+and cleared by ``server.faults.clear()``; each fault lasts until cleared):
+
+* ``server.down()`` closes the port (and every open connection), ``server.up()`` listens
+  again on the same port, keeping what was received;
+* ``faults.connect = "421 ..."`` greets with that reply instead of 220 and hangs up;
+* ``faults.mail``, ``faults.rcpt``, ``faults.data`` answer MAIL FROM, every RCPT TO, or
+  the end of DATA with the given reply (the message is not kept);
+* ``faults.drop_in_data = n``: the next ``n`` messages, read the first line, then close
+  the connection without answering (nothing kept);
+* ``faults.drop_after_accept = n``: the next ``n`` messages, keep the whole message,
+  then close the connection without answering 250 (the client cannot know it was
+  accepted);
+* ``server.on_accept`` is called with each accepted message *before* the 250 is sent
+  (the crash tests kill the client there).
+
+:meth:`SmtpServer.deliveries` counts the accepted messages per (Message-ID, recipient).
+
 Without aiosmtpd (the ``testing`` or ``dev`` extra), the fixture skips, or fails when
 ``ECAMPUS_IDM_REQUIRE_MAIL=1``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import email
 import email.policy
@@ -20,8 +40,10 @@ import os
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -33,6 +55,7 @@ from ecampus_idm.mail.settings import SmtpSettings
 __all__ = [
     "REQUIRE_MAIL_VARIABLE",
     "ReceivedMessage",
+    "SmtpFaults",
     "SmtpServer",
     "smtp_server",
     "start_smtp_server",
@@ -61,26 +84,128 @@ class ReceivedMessage:
         part = self.parsed().get_body(("plain",))
         return "" if part is None else str(part.get_content())
 
+    @property
+    def message_id(self) -> str:
+        """The ``Message-ID`` header (``""`` when there is none)."""
+        found = email.message_from_bytes(self.raw, policy=email.policy.compat32)["Message-ID"]
+        return "" if found is None else str(found).strip()
+
+
+@dataclass
+class SmtpFaults:
+    """What the server does wrong, until :meth:`clear` (see the module docstring).
+
+    Attributes:
+        connect: Reply instead of the 220 greeting (``"421 4.3.2 ..."``), then hang up.
+        mail: Reply to every MAIL FROM.
+        rcpt: Reply to every RCPT TO (one address: ``SmtpServer.refuse``).
+        data: Reply at the end of DATA; the message is not kept.
+        drop_in_data: For this many messages, read one line, then close without
+            answering.
+        drop_after_accept: For this many messages, keep it, then close without
+            answering.
+    """
+
+    connect: str | None = None
+    mail: str | None = None
+    rcpt: str | None = None
+    data: str | None = None
+    drop_in_data: int = 0
+    drop_after_accept: int = 0
+
+    def clear(self) -> None:
+        """Behave again."""
+        for f in fields(self):
+            setattr(self, f.name, f.default)
+
+
+def _smtp_class() -> type[Any]:
+    """The SMTP protocol of aiosmtpd, taught the faults that its hooks cannot express."""
+    from aiosmtpd.smtp import SMTP  # noqa: PLC0415 - optional extra
+
+    class FaultySmtp(SMTP):
+        def __init__(self, owner: SmtpServer, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.owner = owner
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.owner._live.add(transport)
+
+        def connection_lost(self, error: Exception | None) -> None:
+            self.owner._live.discard(self.transport)
+            super().connection_lost(error)
+
+        async def _handle_client(self) -> None:
+            greeting = self.owner.faults.connect
+            if greeting is None:
+                await super()._handle_client()
+                return
+            await self.push(greeting)
+            if self.transport is not None:
+                self.transport.close()
+
+        async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's name
+            envelope = self.envelope
+            if self.owner.faults.drop_in_data <= 0 or envelope is None or not envelope.rcpt_tos:
+                await super().smtp_DATA(arg)
+                return
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            await self._reader.readuntil(b"\r\n")  # part of the message, then nothing
+            self.owner.faults.drop_in_data -= 1
+            self.owner.dropped += 1
+            self.hang_up()
+
+        def hang_up(self) -> None:
+            """Close the connection at once, reading nothing more (as a crash would)."""
+            if isinstance(self.transport, asyncio.Transport):
+                self.transport.abort()
+            if self._handler_coroutine is not None:
+                self._handler_coroutine.cancel()
+
+    return FaultySmtp
+
 
 class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        del server, session
+        reply = self.server.faults.mail
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
         del server, session, rcpt_options
-        reply = self.server.refuse.get(address)
+        reply = self.server.refuse.get(address) or self.server.faults.rcpt
         if reply is not None:
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        del server, session
-        self.server.messages.append(
-            ReceivedMessage(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.content))
+        del session
+        reply = self.server.faults.data
+        if reply is not None:
+            return reply
+        received = ReceivedMessage(
+            envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.content)
         )
+        self.server.messages.append(received)
+        if self.server.on_accept is not None:
+            self.server.on_accept(received)
+        if self.server.faults.drop_after_accept > 0:
+            self.server.faults.drop_after_accept -= 1
+            self.server.dropped += 1
+            server.hang_up()  # kept, but the client never hears the 250
         return "250 Message accepted for delivery"
 
 
@@ -92,6 +217,9 @@ class SmtpServer:
         port: Its port.
         messages: What it accepted, in order.
         refuse: Recipient → reply to give at RCPT (``"451 4.3.0 try later"``).
+        faults: What it does wrong now (:class:`SmtpFaults`).
+        on_accept: Called with each accepted message, before its 250 is sent.
+        dropped: Connections it closed without answering (the ``drop_*`` faults).
         ca_file: The CA certificate to trust, when STARTTLS is on.
     """
 
@@ -101,13 +229,16 @@ class SmtpServer:
         starttls: bool = False,
         auth: tuple[str, str] | None = None,
     ) -> None:
-        from aiosmtpd.controller import Controller  # noqa: PLC0415 - optional extra
-
         self.host = "127.0.0.1"
         self.port = _free_port()
         self.messages: list[ReceivedMessage] = []
         self.refuse: dict[str, str] = {}
+        self.faults = SmtpFaults()
+        self.on_accept: Callable[[ReceivedMessage], None] | None = None
+        self.dropped = 0
         self.ca_file: Path | None = None
+        self._live: set[Any] = set()
+        self._lock = threading.Lock()
         self._tmp = tempfile.TemporaryDirectory(prefix="ecampus-smtp-")
         kwargs: dict[str, Any] = {}
         if starttls:
@@ -128,10 +259,55 @@ class SmtpServer:
                 return AuthResult(success=ok)
 
             kwargs.update(authenticator=check, auth_required=True, auth_require_tls=starttls)
-        self._controller = Controller(
-            _Handler(self), hostname=self.host, port=self.port, ready_timeout=10, **kwargs
-        )
-        self._controller.start()
+        self._kwargs = kwargs
+        self._controller: Any = None
+        self.up()
+
+    def up(self) -> None:
+        """Listen (again) on :attr:`port`; what was received is kept (idempotent)."""
+        from aiosmtpd.controller import Controller  # noqa: PLC0415 - optional extra
+
+        owner = self
+        protocol = _smtp_class()
+
+        class FaultyController(Controller):
+            def factory(self) -> Any:
+                return protocol(owner, self.handler, **self.SMTP_kwargs)
+
+        with self._lock:
+            if self._controller is not None:
+                return
+            connect, self.faults.connect = self.faults.connect, None  # the start's probe
+            try:
+                controller = FaultyController(
+                    _Handler(self),
+                    hostname=self.host,
+                    port=self.port,
+                    ready_timeout=10,
+                    **self._kwargs,
+                )
+                controller.start()
+            finally:
+                self.faults.connect = connect
+            self._controller = controller
+
+    def down(self) -> None:
+        """Close the port and every open connection (idempotent); :meth:`up` reopens it."""
+        with self._lock:
+            controller, self._controller = self._controller, None
+            if controller is None:
+                return
+            loop = controller.loop
+            live = list(self._live)
+
+            async def abort() -> None:
+                for transport in live:
+                    transport.abort()
+
+            with contextlib.suppress(RuntimeError, TimeoutError):  # loop gone
+                asyncio.run_coroutine_threadsafe(abort(), loop).result(timeout=5)
+            controller.stop()
+            self._live.clear()
 
     def settings(self, **overrides: Any) -> SmtpSettings:
         """Client settings for this server (plain SMTP unless STARTTLS is on)."""
@@ -147,14 +323,20 @@ class SmtpServer:
 
     def stop(self) -> None:
         """Stop the server (idempotent)."""
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None  # type: ignore[assignment]
+        self.down()
         self._tmp.cleanup()
 
     def to(self, address: str) -> list[ReceivedMessage]:
         """The accepted messages for ``address``."""
         return [m for m in self.messages if address in m.recipients]
+
+    def deliveries(self) -> Counter[tuple[str, str]]:
+        """How many times each (Message-ID, recipient) was accepted (1 everywhere: once)."""
+        return Counter(
+            (message.message_id, recipient)
+            for message in self.messages
+            for recipient in message.recipients
+        )
 
 
 def start_smtp_server(*, starttls: bool = False, auth: tuple[str, str] | None = None) -> SmtpServer:
