@@ -295,6 +295,14 @@ class Outbox(ABC):
             },
         )
 
+    def note_error(self, message_id: str, *, error: str) -> None:
+        """Record why the message could not leave, without counting an attempt.
+
+        For a transport that is unavailable (SMTP down, 421): the server's outage is not
+        the message's, so it stays due, first in line, with its attempts untouched.
+        """
+        self._update(message_id, {"last_error": error[:_ERROR_MAX]})
+
     def postpone(self, message_id: str, *, until: datetime) -> None:
         """Keep the message for later without counting an attempt (throttling)."""
         self._update(message_id, {"next_attempt_at": aware_utc("until", until)})

@@ -4,9 +4,18 @@
 of mails must not reconnect for each), secured by STARTTLS (refused if the server does
 not offer it) or SMTPS, with AUTH when a login is configured; the server certificate is
 verified. Replies are translated: 4xx → :class:`TemporaryDeliveryError`, 5xx →
-:class:`PermanentDeliveryError`, connection or login problems →
-:class:`TransportUnavailableError`; no smtplib exception leaves this module. The SMTP
-password is a :class:`~pydantic.SecretStr`, read on the one line that logs in.
+:class:`PermanentDeliveryError`, connection or login problems and 421 (the server closing
+the channel, whatever the command) → :class:`TransportUnavailableError`; no smtplib
+exception leaves this module. The SMTP password is a :class:`~pydantic.SecretStr`, read
+on the one line that logs in.
+
+A connection lost before the server's answer to a message (a kept connection timed out,
+or dropped during DATA) is retried once at once on a new connection. The outcome of the
+first try is unknown: if the server had kept the message without our hearing its 250,
+the retry sends it twice (the at-least-once window of SMTP, one duplicate per such
+drop); otherwise it delivers it. Lost again, the message is a temporary failure (retried
+later with backoff) and the flush goes on; a server that cannot be reached at all is
+unavailable.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ __all__ = ["SmtpTransport"]
 
 _PERMANENT = 500
 _TEMPORARY = 400
+_CLOSING = 421  # "service not available, closing transmission channel" (RFC 5321)
 
 
 class SmtpTransport:
@@ -107,7 +117,7 @@ class SmtpTransport:
             raise TransportUnavailableError(self.where, _describe(exc)) from None
 
     def send(self, raw: bytes, *, sender: str, recipients: Sequence[str]) -> None:
-        """Submit one message; reconnect once if the kept connection was dropped."""
+        """Submit one message; reconnect once if the connection was lost (module docstring)."""
         for attempt in (1, 2):
             if self._client is None:
                 self._client = self._connect()
@@ -116,12 +126,24 @@ class SmtpTransport:
             except smtplib.SMTPServerDisconnected:
                 self._drop()
                 if attempt == 2:  # noqa: PLR2004 - the retry after a reconnection
-                    raise TransportUnavailableError(self.where, "disconnected") from None
+                    raise TemporaryDeliveryError(
+                        "connection lost twice before the server's answer (outcome unknown)"
+                    ) from None
                 continue
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()), (550, b"refused"))
+                if code == _CLOSING:
+                    self._drop()
+                    raise TransportUnavailableError(
+                        self.where, _reply_text(code, reply, recipients)
+                    ) from None
                 raise _refusal(code, reply, recipients) from None
             except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code == _CLOSING:
+                    self._drop()
+                    raise TransportUnavailableError(
+                        self.where, _reply_text(exc.smtp_code, exc.smtp_error, recipients)
+                    ) from None
                 self._reset()
                 raise _refusal(exc.smtp_code, exc.smtp_error, recipients) from None
             except (smtplib.SMTPException, OSError) as exc:
@@ -154,18 +176,28 @@ class SmtpTransport:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):  # a refused greeting (421...)
+        return _reply_text(exc.smtp_code, exc.smtp_error, ())
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return type(exc).__name__
 
 
-def _refusal(
-    code: int, reply: bytes | str, recipients: Sequence[str]
-) -> TemporaryDeliveryError | PermanentDeliveryError:
+def _text(reply: bytes | str, recipients: Sequence[str]) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     for address in recipients:  # the server often quotes the address: mask it
         text = text.replace(address, mask_email(address))
-    text = " ".join(text.split())[:300]
+    return " ".join(text.split())[:300]
+
+
+def _reply_text(code: int, reply: bytes | str, recipients: Sequence[str]) -> str:
+    return f"{code} {_text(reply, recipients)}"
+
+
+def _refusal(
+    code: int, reply: bytes | str, recipients: Sequence[str]
+) -> TemporaryDeliveryError | PermanentDeliveryError:
+    text = _text(reply, recipients)
     if code >= _PERMANENT:
         return PermanentDeliveryError(text, code)
     if code >= _TEMPORARY:

@@ -103,8 +103,10 @@ def test_send_with_smtp_down_exits_partial_and_keeps_the_mail(tmp_path: Path) ->
     code, report = _invoke("mail", "send", "--config", str(config))
     assert code == EXIT_PARTIAL
     assert report["unavailable"]
-    code, status = _invoke("mail", "status", "--config", str(config))
-    assert status["counts"] == {"deferred": 1}
+    code, status = _invoke("mail", "status", "--config", str(config), "--username", "jean.dupont")
+    assert status["counts"] == {"queued": 1}  # an outage uses up no attempt
+    (message,) = status["person"]["messages"]  # type: ignore[index]
+    assert (message["attempts"], message["last_error"][:12]) == (0, "unavailable:")
 
 
 def test_status_shows_a_person_without_secrets(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -126,15 +127,25 @@ def test_too_many_temporary_failures_give_up(
 
 
 def test_unavailable_transport_keeps_everything_for_later(
-    mailer: OutboxMailer, transport: MemoryTransport, mail_clock: FixedClock
+    mailer: OutboxMailer,
+    transport: MemoryTransport,
+    mail_clock: FixedClock,
+    mail_store: MemoryStore,
 ) -> None:
-    """With the server down the flush stops; every mail is delivered once it is back."""
-    _queue(mailer, mail_clock, n=3)
+    """With the server down the flush stops; no attempt is counted, nothing recorded on the
+    people but the reason on the first message; every mail leaves once it is back."""
+    first, *_ = _queue(mailer, mail_clock, n=3)
     transport.down = True
-    report = mailer.flush()
-    assert (report.sent, report.deferred, report.unavailable) == (0, 1, "down (simulated)")
+    for _ in range(20):  # more flushes than retry.max_attempts
+        report = mailer.flush()
+        assert (report.sent, report.deferred, report.failed) == (0, 0, 0)
+        assert report.unavailable == "down (simulated)"
+    due = mailer.outbox.due(mail_clock.now())
+    assert [(m.status, m.attempts) for m in due] == [(MessageStatus.QUEUED, 0)] * 3
+    assert due[0].message_id == first.message_id
+    assert due[0].last_error == "unavailable: down (simulated)"
+    assert _kinds(mail_store, "p0") == []
     transport.down = False
-    mail_clock.advance(timedelta(hours=1))
     assert mailer.flush().sent == 3
     assert mailer.flush().sent == 0
     assert sorted(m.recipients[0] for m in transport.sent) == [
@@ -171,6 +182,42 @@ def test_overall_rate_waits_through_the_injected_sleep(
     _queue(mailer, mail_clock, n=3)
     assert mailer.flush().sent == 3
     assert waits == [60.0]
+
+
+def test_accepted_messages_are_recorded_before_the_rate_wait(
+    mailer: OutboxMailer, mail_clock: FixedClock
+) -> None:
+    """Nothing accepted waits uncommitted while the flush sleeps for the overall rate."""
+    statuses: list[dict[str, int]] = []
+
+    def sleep(seconds: float) -> None:
+        statuses.append(mailer.outbox.counts())
+        mail_clock.advance(timedelta(seconds=seconds))
+
+    mailer.throttle = Throttle(ThrottleSettings(per_domain_per_minute=0, overall_per_minute=2))
+    mailer._sleep = sleep
+    _queue(mailer, mail_clock, n=3)
+    assert mailer.flush().sent == 3
+    assert statuses == [{"sent": 2, "queued": 1}]
+
+
+def test_accepted_messages_are_recorded_per_batch_of_ten(
+    mailer: OutboxMailer, transport: MemoryTransport, mail_clock: FixedClock
+) -> None:
+    """At most 10 accepted messages wait for their commit (the crash window, docs/mail.md)."""
+    unrecorded: list[int] = []
+    real = transport.send
+
+    def send(raw: bytes, *, sender: str, recipients: Sequence[str]) -> None:
+        unrecorded.append(len(transport.sent) - mailer.outbox.counts().get("sent", 0))
+        real(raw, sender=sender, recipients=recipients)
+
+    transport.send = send  # type: ignore[method-assign]
+    _queue(mailer, mail_clock, n=25)
+    assert mailer.flush().sent == 25
+    assert max(unrecorded) == 9  # before the 10th is accepted; then the batch commits
+    assert unrecorded[10] == 0
+    assert mailer.outbox.counts() == {"sent": 25}
 
 
 def test_activation_without_link_issuer_is_deferred(
