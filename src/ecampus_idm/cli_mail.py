@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from ecampus_idm.cli import EXIT_ERROR, EXIT_PARTIAL, _handled, _Output
 from ecampus_idm.clock import SystemClock
 from ecampus_idm.config import load_config
 from ecampus_idm.mail.errors import MailError
-from ecampus_idm.store.base import RunStatus, Store
+from ecampus_idm.store.base import Run, RunStatus, Store
 
 __all__ = ["register"]
 
@@ -73,7 +73,7 @@ def send_command(
                 )
                 return
             _refuse_overlap(store, clock.now(), flush_after_run=settings.mail.flush_after_run)
-            run = store.start_run("mail.send")
+            run = _start_send(store)
             bar = Progress(
                 TextColumn("Envoi / sending"),
                 BarColumn(),
@@ -120,6 +120,23 @@ def send_command(
         out.done(document, human)
     if status is not RunStatus.SUCCEEDED:
         sys.exit(EXIT_PARTIAL)
+
+
+def _start_send(store: Store) -> Run:
+    """Start the ``mail.send`` run holding the flush lock: one flush at a time, atomically.
+
+    Of two ``mail send`` started in the same instant, or one and a flushing nightly run
+    (which holds the same lock), exactly one goes; the other raises
+    :class:`~ecampus_idm.store.errors.RunInProgressError` (exit code 1), nothing recorded.
+    """
+    from ecampus_idm.mail.delivery import FLUSH_LOCK, FLUSH_LOCK_HOURS  # noqa: PLC0415
+
+    return store.start_run(
+        "mail.send",
+        exclusive=True,
+        lock=FLUSH_LOCK,
+        stale_after=timedelta(hours=FLUSH_LOCK_HOURS),
+    )
 
 
 def _refuse_overlap(store: Store, now: datetime, *, flush_after_run: bool) -> None:

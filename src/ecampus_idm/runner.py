@@ -43,15 +43,19 @@ from ecampus_idm.directory.base import Directory
 from ecampus_idm.errors import IdmError
 from ecampus_idm.identity.population import load_population
 from ecampus_idm.identity.pseudonym import Pseudonymiser
-from ecampus_idm.mail.delivery import OutboxMailer, running_flush
+from ecampus_idm.mail.delivery import FLUSH_LOCK, OutboxMailer, running_flush
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
 from ecampus_idm.mail.wiring import build_mailer, keyring_from_settings
 from ecampus_idm.mapping.active_directory import profile_for
 from ecampus_idm.model import Account, AccountStatus, Person, Role
 from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
-from ecampus_idm.store.base import AccountRecord, NewEvent, RunStatus, Store
-from ecampus_idm.store.errors import PersonHasUsernameError, UsernameTakenError
+from ecampus_idm.store.base import AccountRecord, NewEvent, Run, RunStatus, Store
+from ecampus_idm.store.errors import (
+    PersonHasUsernameError,
+    RunInProgressError,
+    UsernameTakenError,
+)
 from ecampus_idm.sync.apply import ApplyReport, PlanApprovalError, apply
 from ecampus_idm.sync.model import Conflict, Operation, OpKind
 from ecampus_idm.sync.plan import Plan, plan
@@ -68,21 +72,7 @@ _TAKE_AWAY = frozenset({OpKind.DELETE, OpKind.DISABLE, OpKind.REMOVE_MEMBER})
 _MAILABLE = frozenset({AccountStatus.ACTIVE})
 RUN_LOCK_HOURS = 6
 """A run still marked running after this long is taken for crashed, not in progress."""
-
-
-class RunInProgressError(IdmError):
-    """Another run is in progress (overlapping cron jobs, a manual run during the night).
-
-    Attributes:
-        run_id: The run in progress.
-    """
-
-    def __init__(self, run_id: int, started_at: datetime) -> None:
-        self.run_id = run_id
-        super().__init__(
-            f"run {run_id} started at {started_at.isoformat()} is still in progress; "
-            f"try again once it has finished (or after {RUN_LOCK_HOURS} h if it crashed)"
-        )
+# RunInProgressError lives with the store that raises it (store.errors); re-exported here.
 
 
 @dataclass
@@ -266,8 +256,7 @@ class NightlyRun:
         Returns:
             The report; its status says succeeded, held, partial or failed.
         """
-        self._refuse_overlap()
-        run = self.store.start_run("run")
+        run = self._refuse_overlap()
         try:
             prepared = self._prepare(record_exports=True)
             report = self._report(prepared, RunStatus.SUCCEEDED)
@@ -296,17 +285,26 @@ class NightlyRun:
         )
         return report
 
-    def _refuse_overlap(self) -> None:
-        """Refuse to start while another recent run is still marked running.
+    def _refuse_overlap(self) -> Run:
+        """Start the run, refused while another nightly run is in progress.
 
-        Best effort across processes and hosts sharing the store: two runs started in the
-        same instant can both pass, which the usernames' unique reservations and the entries'
-        preconditions still make harmless.
+        Atomic at the store (one transaction, a unique lock row): of runs started in the
+        same instant, on any host sharing the store, exactly one starts; the others raise
+        :class:`~ecampus_idm.store.errors.RunInProgressError` and record nothing. A run
+        still marked running after :data:`RUN_LOCK_HOURS` is taken for crashed (finished
+        as failed). A run that will flush the outbox at its end also holds the mail flush
+        lock, so that no ``mail send`` starts meanwhile; when a ``mail send`` holds it,
+        the run goes on and skips its flush (``_flush_mail``).
         """
-        horizon = self.clock.now() - timedelta(hours=RUN_LOCK_HOURS)
-        for other in self.store.recent_runs(20, kind="run"):
-            if other.status is RunStatus.RUNNING and other.started_at > horizon:
-                raise RunInProgressError(other.run_id, other.started_at)
+        lease = timedelta(hours=RUN_LOCK_HOURS)
+        run = self.store.start_run("run", exclusive=True, stale_after=lease)
+        if self.welcome is not None and self.settings.mail.flush_after_run:
+            try:
+                self.store.claim_lock(run.run_id, FLUSH_LOCK, stale_after=lease)
+            except BaseException:
+                self.store.finish_run(run.run_id, RunStatus.FAILED, message="could not start")
+                raise
+        return run
 
     # -- steps ----------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from ecampus_idm.store.base import (
 from ecampus_idm.store.errors import (
     PersonHasUsernameError,
     RunFinishedError,
+    RunInProgressError,
     RunNotFoundError,
     SchemaVersionError,
     SensitiveDataError,
@@ -49,6 +50,7 @@ __all__ = [
     "PersonHasUsernameError",
     "Run",
     "RunFinishedError",
+    "RunInProgressError",
     "RunNotFoundError",
     "RunStatus",
     "SchemaVersionError",

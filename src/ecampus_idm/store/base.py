@@ -35,14 +35,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 from ecampus_idm.model import AccountStatus, Person, Role, SourceKey
 from ecampus_idm.store._sensitive import check_data, check_text
-from ecampus_idm.store.errors import PersonHasUsernameError, UsernameTakenError
+from ecampus_idm.store.errors import PersonHasUsernameError, UsernameTakenError, duration_text
 
 if TYPE_CHECKING:
     # Annotations only: importing the store must not import the connectors.
@@ -60,7 +60,9 @@ __all__ = [
     "UsernameRecord",
     "aware_utc",
     "plan_reservations",
+    "stale_message",
     "validate_kind",
+    "validate_lease",
     "validate_links",
     "validate_person_id",
     "validate_run_finish",
@@ -212,6 +214,22 @@ class Run:
     def finished(self) -> bool:
         """Whether the run has ended."""
         return self.status is not RunStatus.RUNNING
+
+
+STALE_MESSAGE = "taken for crashed: still running {age} after it started"
+"""The message of a run finished as failed by an exclusive start (``{age}``: e.g. ``6 h``)."""
+
+
+def stale_message(stale_after: timedelta) -> str:
+    """Return the message recorded on a run taken for crashed after ``stale_after``."""
+    return STALE_MESSAGE.format(age=duration_text(stale_after))
+
+
+def validate_lease(stale_after: timedelta | None) -> timedelta | None:
+    """Check a stale horizon / lock lease: positive, or ``None`` for never."""
+    if stale_after is not None and stale_after <= timedelta(0):
+        raise ValueError("stale_after must be positive (or None: never stale)")
+    return stale_after
 
 
 def validate_run_finish(
@@ -494,8 +512,49 @@ class Store(Protocol):
 
     # -- runs ----------------------------------------------------------------------------
 
-    def start_run(self, kind: str, *, plan_hash: str | None = None) -> Run:
-        """Record that a run of ``kind`` starts now; return it (status ``running``)."""
+    def start_run(
+        self,
+        kind: str,
+        *,
+        plan_hash: str | None = None,
+        exclusive: bool = False,
+        lock: str | None = None,
+        stale_after: timedelta | None = None,
+    ) -> Run:
+        """Record that a run of ``kind`` starts now; return it (status ``running``).
+
+        With ``exclusive``, the check and the start are one transaction, and of starts at
+        the same instant (threads, processes, hosts sharing the store) exactly one wins:
+
+        1. a run of ``kind`` still running that started ``stale_after`` ago or more is
+           taken for crashed: finished as ``failed`` and its locks released;
+        2. if another run of ``kind`` is still running, or the lock ``lock`` (default:
+           ``kind``) is held by a running run of any kind, the start is refused;
+        3. otherwise the run is recorded holding the lock until :meth:`finish_run`
+           (``stale_after`` is also the lock's lease: an expired lock is taken over).
+
+        Raises:
+            RunInProgressError: If refused in step 2 (nothing is recorded).
+            ValueError: If a value is invalid.
+        """
+        ...
+
+    def claim_lock(
+        self, run_id: int, name: str, *, stale_after: timedelta | None = None
+    ) -> Run | None:
+        """Let the running run ``run_id`` hold the lock ``name`` too, until it finishes.
+
+        Atomic like an exclusive :meth:`start_run`: of claims at the same instant, one
+        wins. ``stale_after`` is the lease (an expired lock is taken over).
+
+        Returns:
+            ``None`` when the run holds the lock (now or already), else the running run
+            that holds it.
+
+        Raises:
+            RunNotFoundError: If there is no such run.
+            RunFinishedError: If the run already ended.
+        """
         ...
 
     def finish_run(
@@ -507,7 +566,7 @@ class Store(Protocol):
         plan_hash: str | None = None,
         message: str | None = None,
     ) -> Run:
-        """Record how a run ended, now.
+        """Record how a run ended, now, releasing the locks it held.
 
         Raises:
             RunNotFoundError: If there is no such run.

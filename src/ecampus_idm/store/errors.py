@@ -18,16 +18,21 @@ The tree::
         ├── UsernameNotFoundError      no such username in the registry
         ├── RunNotFoundError           no run with that id (run_id)
         ├── RunFinishedError           the run is already finished (run_id, status)
+        ├── RunInProgressError         an exclusive run is refused: another holds its lock
+        │                              (run_id, started_at, kind, lock)
         └── SensitiveDataError         a password, token or national number was offered (field)
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from ecampus_idm.errors import IdmError
 
 __all__ = [
     "PersonHasUsernameError",
     "RunFinishedError",
+    "RunInProgressError",
     "RunNotFoundError",
     "SchemaVersionError",
     "SensitiveDataError",
@@ -153,6 +158,52 @@ class RunFinishedError(StoreError):
         self.run_id = run_id
         self.status = status
         super().__init__(f"run {run_id} is already finished ({status})")
+
+
+class RunInProgressError(StoreError):
+    """Another run is in progress: an exclusive start was refused, nothing was recorded.
+
+    Raised by ``start_run(kind, exclusive=True)`` (overlapping cron jobs, a manual run
+    during the night, two ``mail send`` at once). The check and the start are one
+    transaction, and the lock row is unique: of starts at the same instant, one wins.
+
+    Attributes:
+        run_id: The run in progress.
+        started_at: When it started.
+        kind: What it is (``run``, ``mail.send``...).
+        lock: The lock it holds that was asked for, if it holds one.
+        stale_after: After how long such a run is taken for crashed, if ever.
+    """
+
+    def __init__(
+        self,
+        run_id: int,
+        started_at: datetime,
+        *,
+        kind: str = "run",
+        lock: str | None = None,
+        stale_after: timedelta | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.started_at = started_at
+        self.kind = kind
+        self.lock = lock
+        self.stale_after = stale_after
+        crashed = (
+            "" if stale_after is None else f" (or after {duration_text(stale_after)} if it crashed)"
+        )
+        super().__init__(
+            f"run {run_id} ({kind}) started at {started_at.isoformat()} is still in progress; "
+            f"try again once it has finished{crashed}"
+        )
+
+
+def duration_text(value: timedelta) -> str:
+    """``6 h`` or ``90 min``: how long a run may stay running before it is taken for crashed."""
+    minutes = int(value.total_seconds() // 60)
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
 
 
 class SensitiveDataError(StoreError):

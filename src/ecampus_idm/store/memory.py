@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from ecampus_idm.clock import Clock, SystemClock
@@ -29,7 +29,9 @@ from ecampus_idm.store.base import (
     UsernameRecord,
     aware_utc,
     plan_reservations,
+    stale_message,
     validate_kind,
+    validate_lease,
     validate_links,
     validate_person_id,
     validate_run_finish,
@@ -37,6 +39,7 @@ from ecampus_idm.store.base import (
 )
 from ecampus_idm.store.errors import (
     RunFinishedError,
+    RunInProgressError,
     RunNotFoundError,
     UsernameNotFoundError,
 )
@@ -47,6 +50,12 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore"]
 
 
+@dataclass(frozen=True)
+class _Lock:
+    run_id: int
+    expires_at: datetime | None
+
+
 @dataclass
 class _State:
     runs: dict[int, Run] = field(default_factory=dict)
@@ -55,6 +64,7 @@ class _State:
     accounts: dict[str, AccountRecord] = field(default_factory=dict)
     exports: dict[str, ExportFacts] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    locks: dict[str, _Lock] = field(default_factory=dict)
     next_run: int = 1
     next_event: int = 1
 
@@ -67,6 +77,7 @@ class _State:
             accounts=dict(self.accounts),
             exports=dict(self.exports),
             links=dict(self.links),
+            locks=dict(self.locks),
             next_run=self.next_run,
             next_event=self.next_event,
         )
@@ -109,20 +120,98 @@ class MemoryStore:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def start_run(self, kind: str, *, plan_hash: str | None = None) -> Run:
-        """Record that a run starts now."""
+    def start_run(
+        self,
+        kind: str,
+        *,
+        plan_hash: str | None = None,
+        exclusive: bool = False,
+        lock: str | None = None,
+        stale_after: timedelta | None = None,
+    ) -> Run:
+        """Record that a run starts now; exclusively, under the store's lock (see the port)."""
+        validate_kind("run kind", kind)
         validate_run_finish(None, plan_hash, None)
+        validate_lease(stale_after)
+        name = validate_kind("lock name", lock or kind) if exclusive else None
+        if lock is not None and not exclusive:
+            raise ValueError("a lock is only held by an exclusive run")
         with self._lock:
+            now = self._clock.now()
+            if name is not None:
+                self._clear_stale(kind, name, now, stale_after)
+                running = sorted(
+                    (r for r in self._state.runs.values() if r.kind == kind and not r.finished),
+                    key=lambda r: (r.started_at, r.run_id),
+                )
+                holder = running[0] if running else self._holder(name)
+                if holder is not None:
+                    raise RunInProgressError(
+                        holder.run_id,
+                        holder.started_at,
+                        kind=holder.kind,
+                        lock=None if running else name,
+                        stale_after=stale_after,
+                    )
             run = Run(
                 run_id=self._state.next_run,
-                kind=validate_kind("run kind", kind),
+                kind=kind,
                 status=RunStatus.RUNNING,
-                started_at=self._clock.now(),
+                started_at=now,
                 plan_hash=plan_hash,
             )
             self._state.runs[run.run_id] = run
             self._state.next_run += 1
+            if name is not None:
+                self._state.locks[name] = _Lock(run.run_id, _expiry(now, stale_after))
             return run
+
+    def claim_lock(
+        self, run_id: int, name: str, *, stale_after: timedelta | None = None
+    ) -> Run | None:
+        """Let a running run hold one more lock (see the port)."""
+        validate_kind("lock name", name)
+        validate_lease(stale_after)
+        with self._lock:
+            run = self.get_run(run_id)
+            if run.finished:
+                raise RunFinishedError(run_id, run.status.value)
+            now = self._clock.now()
+            self._clear_stale(None, name, now, None)
+            holder = self._holder(name)
+            if holder is not None:
+                return None if holder.run_id == run_id else holder
+            self._state.locks[name] = _Lock(run_id, _expiry(now, stale_after))
+            return None
+
+    def _clear_stale(
+        self, kind: str | None, name: str, now: datetime, stale_after: timedelta | None
+    ) -> None:
+        state = self._state
+        if kind is not None and stale_after is not None:
+            for run in list(state.runs.values()):
+                if run.kind == kind and not run.finished and run.started_at <= now - stale_after:
+                    state.runs[run.run_id] = replace(
+                        run,
+                        status=RunStatus.FAILED,
+                        finished_at=now,
+                        message=stale_message(stale_after),
+                    )
+                    self._release(run.run_id)
+        held = state.locks.get(name)
+        if held is not None and (
+            (held.expires_at is not None and held.expires_at <= now)
+            or state.runs[held.run_id].finished
+        ):
+            del state.locks[name]
+
+    def _holder(self, name: str) -> Run | None:
+        held = self._state.locks.get(name)
+        return None if held is None else self._state.runs[held.run_id]
+
+    def _release(self, run_id: int) -> None:
+        for name in [n for n, held in self._state.locks.items() if held.run_id == run_id]:
+            del self._state.locks[name]
 
     def finish_run(
         self,
@@ -151,6 +240,7 @@ class MemoryStore:
                 message=message,
             )
             self._state.runs[run_id] = done
+            self._release(run_id)
             return done
 
     def get_run(self, run_id: int) -> Run:
@@ -333,3 +423,7 @@ class MemoryStore:
             facts = facts.model_copy(update={"accepted_at": self._clock.now()})
         with self._lock:
             self._state.exports[facts.source] = facts
+
+
+def _expiry(now: datetime, stale_after: timedelta | None) -> datetime | None:
+    return None if stale_after is None else now + stale_after

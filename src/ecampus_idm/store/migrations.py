@@ -177,12 +177,35 @@ def _v3_identity_links(connection: Connection) -> None:
     metadata.create_all(connection)
 
 
+def _v6_run_locks(connection: Connection) -> None:
+    """Named locks held by running runs: one nightly run (one flush) at a time, atomically."""
+    # Frozen copy of the version-6 table: never edit, add a step instead.
+    metadata = sa.MetaData(naming_convention=NAMING)
+    sa.Table("runs", metadata, sa.Column("run_id", BIG_ID, primary_key=True))  # FK target
+    locks = sa.Table(
+        "run_locks",
+        metadata,
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column(
+            "run_id",
+            BIG_ID,
+            sa.ForeignKey("runs.run_id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("acquired_at", UtcDateTime, nullable=False),
+        sa.Column("expires_at", UtcDateTime, nullable=True),
+    )
+    locks.create(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, events, usernames, accounts, accepted exports", _v1_initial),
     Migration(2, "accounts.roles", _v2_account_roles),
     Migration(3, "identity links", _v3_identity_links),
     Migration(4, "password resets: requests, tokens, rate counters, audit", migrate_v4),
     Migration(5, "mail outbox, recipients, password custody", migrate_v5),
+    Migration(6, "run locks", _v6_run_locks),
 )
 """Every step, in order. Append only."""
 

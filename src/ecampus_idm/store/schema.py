@@ -27,6 +27,7 @@ __all__ = [
     "accounts",
     "events",
     "metadata",
+    "run_locks",
     "runs",
     "schema_version",
     "usernames",
@@ -170,4 +171,20 @@ identity_links = sa.Table(
     sa.Column("link", sa.String(200), primary_key=True),
     sa.Column("person_id", sa.String(64), nullable=False, index=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+run_locks = sa.Table(
+    "run_locks",
+    metadata,
+    # One row per lock held: the primary key is what makes "one run at a time" atomic.
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column(
+        "run_id",
+        BIG_ID,
+        sa.ForeignKey("runs.run_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),  # NULL: held until the run ends
 )

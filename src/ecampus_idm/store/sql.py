@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Self, cast
 
 import sqlalchemy as sa
@@ -51,7 +51,9 @@ from ecampus_idm.store.base import (
     UsernameRecord,
     aware_utc,
     plan_reservations,
+    stale_message,
     validate_kind,
+    validate_lease,
     validate_links,
     validate_person_id,
     validate_run_finish,
@@ -59,6 +61,7 @@ from ecampus_idm.store.base import (
 )
 from ecampus_idm.store.errors import (
     RunFinishedError,
+    RunInProgressError,
     RunNotFoundError,
     StoreError,
     StoreUnavailableError,
@@ -76,7 +79,7 @@ _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutEr
 
 
 class _LostRace(Exception):  # noqa: N818 - internal signal, never escapes
-    """Another writer took a username between our check and our insert: check again."""
+    """Another writer took a username or a lock between our check and our insert."""
 
 
 def open_store(
@@ -295,27 +298,193 @@ class SqlStore:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def start_run(self, kind: str, *, plan_hash: str | None = None) -> Run:
-        """Record that a run starts now."""
+    def start_run(
+        self,
+        kind: str,
+        *,
+        plan_hash: str | None = None,
+        exclusive: bool = False,
+        lock: str | None = None,
+        stale_after: timedelta | None = None,
+    ) -> Run:
+        """Record that a run starts now; exclusively, in one transaction (see the port).
+
+        The lock is a row of ``run_locks`` whose primary key is its name: on PostgreSQL a
+        second transaction inserting the same name waits for the first and fails with a
+        unique violation (then the holder is read and named); on SQLite the writers
+        queue (``BEGIN IMMEDIATE``) and the second one sees the first's row.
+        """
         validate_kind("run kind", kind)
         validate_run_finish(None, plan_hash, None)
-        started_at = self._clock.now()
-        insert = tables.runs.insert().values(
-            kind=kind,
-            status=RunStatus.RUNNING.value,
-            started_at=started_at,
-            counts={},
-            plan_hash=plan_hash,
-        )
-        with self._connection(write=True) as connection:
-            run_id = connection.execute(insert.returning(tables.runs.c.run_id)).scalar_one()
+        validate_lease(stale_after)
+        name = validate_kind("lock name", lock or kind) if exclusive else None
+        if lock is not None and not exclusive:
+            raise ValueError("a lock is only held by an exclusive run")
+        for _ in range(_RESERVE_ATTEMPTS):
+            try:
+                return self._start_once(kind, plan_hash, name, stale_after)
+            except _LostRace:
+                assert name is not None  # noqa: S101 - only a lock insert loses a race
+                holder = self._lock_holder(name)
+                if holder is not None:
+                    raise RunInProgressError(
+                        holder.run_id,
+                        holder.started_at,
+                        kind=holder.kind,
+                        lock=name,
+                        stale_after=stale_after,
+                    ) from None
+                # The holder finished between our insert and our read: try again.
+        raise StoreError(f"state store {self._url}: the lock {name!r} kept changing hands")
+
+    def _start_once(
+        self, kind: str, plan_hash: str | None, name: str | None, stale_after: timedelta | None
+    ) -> Run:
+        with self._connection(write=True, savepoint=True) as connection:
+            # Now is read once the transaction began: on SQLite a writer may have waited
+            # for another's lock, and the run must not look started before that one ended.
+            started_at = self._clock.now()
+            insert = tables.runs.insert().values(
+                kind=kind,
+                status=RunStatus.RUNNING.value,
+                started_at=started_at,
+                counts={},
+                plan_hash=plan_hash,
+            )
+            if name is not None:
+                self._clear_stale(connection, kind, name, started_at, stale_after)
+                runs = tables.runs
+                other = connection.execute(
+                    sa.select(runs)
+                    .where(runs.c.kind == kind, runs.c.status == RunStatus.RUNNING.value)
+                    .order_by(runs.c.started_at, runs.c.run_id)
+                    .limit(1)
+                ).first()
+                holder = _run(other) if other is not None else self._holder(connection, name)
+                if holder is not None:
+                    raise RunInProgressError(
+                        holder.run_id,
+                        holder.started_at,
+                        kind=holder.kind,
+                        lock=name if other is None else None,
+                        stale_after=stale_after,
+                    )
+            run_id = int(connection.execute(insert.returning(tables.runs.c.run_id)).scalar_one())
+            if name is not None:
+                self._insert_lock(connection, name, run_id, started_at, stale_after)
         return Run(
-            run_id=int(run_id),
+            run_id=run_id,
             kind=kind,
             status=RunStatus.RUNNING,
             started_at=started_at,
             plan_hash=plan_hash,
         )
+
+    def claim_lock(
+        self, run_id: int, name: str, *, stale_after: timedelta | None = None
+    ) -> Run | None:
+        """Let a running run hold one more lock (see the port)."""
+        validate_kind("lock name", name)
+        validate_lease(stale_after)
+        for _ in range(_RESERVE_ATTEMPTS):
+            try:
+                return self._claim_once(run_id, name, stale_after)
+            except _LostRace:
+                holder = self._lock_holder(name)
+                if holder is not None:
+                    return holder
+        raise StoreError(f"state store {self._url}: the lock {name!r} kept changing hands")
+
+    def _claim_once(self, run_id: int, name: str, stale_after: timedelta | None) -> Run | None:
+        with self._connection(write=True, savepoint=True) as connection:
+            now = self._clock.now()
+            row = connection.execute(
+                sa.select(tables.runs).where(tables.runs.c.run_id == run_id)
+            ).first()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            if row.status != RunStatus.RUNNING.value:
+                raise RunFinishedError(run_id, row.status)
+            self._clear_stale(connection, None, name, now, None)
+            holder = self._holder(connection, name)
+            if holder is not None:
+                return None if holder.run_id == run_id else holder
+            self._insert_lock(connection, name, run_id, now, stale_after)
+        return None
+
+    def _clear_stale(
+        self,
+        connection: Connection,
+        kind: str | None,
+        name: str,
+        now: datetime,
+        stale_after: timedelta | None,
+    ) -> None:
+        """Finish as failed the runs of ``kind`` past ``stale_after``; drop dead locks."""
+        runs, locks = tables.runs, tables.run_locks
+        if kind is not None and stale_after is not None:
+            stale = [
+                int(value)
+                for value in connection.execute(
+                    sa.select(runs.c.run_id).where(
+                        runs.c.kind == kind,
+                        runs.c.status == RunStatus.RUNNING.value,
+                        runs.c.started_at <= now - stale_after,
+                    )
+                ).scalars()
+            ]
+            for chunk in _chunks(stale):
+                connection.execute(
+                    runs.update()
+                    .where(runs.c.run_id.in_(chunk), runs.c.status == RunStatus.RUNNING.value)
+                    .values(
+                        status=RunStatus.FAILED.value,
+                        finished_at=now,
+                        message=stale_message(stale_after),
+                    )
+                )
+                connection.execute(locks.delete().where(locks.c.run_id.in_(chunk)))
+        # A lease run out, or a holder that is no longer running (finished by hand).
+        finished = sa.select(runs.c.run_id).where(runs.c.status != RunStatus.RUNNING.value)
+        connection.execute(
+            locks.delete().where(
+                locks.c.name == name,
+                sa.or_(locks.c.expires_at <= now, locks.c.run_id.in_(finished)),
+            )
+        )
+
+    def _holder(self, connection: Connection, name: str) -> Run | None:
+        row = connection.execute(
+            sa.select(tables.runs)
+            .join(tables.run_locks, tables.run_locks.c.run_id == tables.runs.c.run_id)
+            .where(tables.run_locks.c.name == name)
+        ).first()
+        return None if row is None else _run(row)
+
+    def _lock_holder(self, name: str) -> Run | None:
+        with self._connection() as connection:
+            return self._holder(connection, name)
+
+    def _insert_lock(
+        self,
+        connection: Connection,
+        name: str,
+        run_id: int,
+        now: datetime,
+        stale_after: timedelta | None,
+    ) -> None:
+        values = {
+            "name": name,
+            "run_id": run_id,
+            "acquired_at": now,
+            "expires_at": None if stale_after is None else now + stale_after,
+        }
+        try:
+            connection.execute(tables.run_locks.insert().values(**values))
+        except sa_exc.IntegrityError:
+            # Another transaction took the lock since our check (PostgreSQL waited for it
+            # to commit): ours is rolled back whole, then the holder is read and named.
+            raise _LostRace from None
 
     def finish_run(
         self,
@@ -347,6 +516,9 @@ class SqlStore:
                 )
                 .values(**values)
             ).rowcount
+            if updated == 1:
+                locks = tables.run_locks
+                connection.execute(locks.delete().where(locks.c.run_id == run_id))
             row = connection.execute(
                 sa.select(tables.runs).where(tables.runs.c.run_id == run_id)
             ).first()

@@ -54,6 +54,7 @@ from ecampus_idm.store.base import (
 from ecampus_idm.store.errors import (
     PersonHasUsernameError,
     RunFinishedError,
+    RunInProgressError,
     RunNotFoundError,
     SchemaVersionError,
     SensitiveDataError,
@@ -75,6 +76,8 @@ NATIONAL_NUMBER = "85073003328"
 
 START = datetime(2026, 9, 1, 0, 0, tzinfo=UTC)
 _THREADS = 8
+_RACE_ROUNDS = 25
+_LEASE = timedelta(hours=6)
 
 
 def _account(person_id: str, status: AccountStatus = AccountStatus.ACTIVE) -> AccountRecord:
@@ -200,6 +203,156 @@ class StoreContract:
             clock.advance(timedelta(hours=1))
         assert [r.run_id for r in store.recent_runs(2)] == [ids[3], ids[2]]
         assert [r.run_id for r in store.recent_runs(kind="mail.send")] == [ids[1]]
+
+    # -- one run at a time ----------------------------------------------------------------
+
+    def test_exclusive_start_is_refused_while_one_runs(
+        self, store: Store, clock: FixedClock
+    ) -> None:
+        """A second exclusive run of a kind is refused, naming the first; nothing recorded."""
+        first = store.start_run("run", exclusive=True, stale_after=_LEASE)
+        clock.advance(timedelta(minutes=5))
+        with pytest.raises(RunInProgressError) as caught:
+            store.start_run("run", exclusive=True, stale_after=_LEASE)
+        assert (caught.value.run_id, caught.value.started_at) == (first.run_id, START)
+        assert caught.value.kind == "run"
+        assert f"run {first.run_id}" in str(caught.value)
+        assert "6 h" in str(caught.value)
+        assert [r.run_id for r in store.recent_runs(5)] == [first.run_id]
+        assert store.start_run("plan", exclusive=True).status is RunStatus.RUNNING  # other kind
+
+    def test_exclusive_start_goes_once_the_run_finished(self, store: Store) -> None:
+        """Finishing a run releases its lock: the next exclusive start goes."""
+        first = store.start_run("run", exclusive=True)
+        store.finish_run(first.run_id, RunStatus.FAILED, message="boom")
+        second = store.start_run("run", exclusive=True)
+        assert second.run_id > first.run_id
+
+    def test_exclusive_start_waits_for_a_plain_run_of_its_kind(self, store: Store) -> None:
+        """A run of the kind started without the lock (older code) also blocks."""
+        plain = store.start_run("run")
+        with pytest.raises(RunInProgressError) as caught:
+            store.start_run("run", exclusive=True)
+        assert caught.value.run_id == plain.run_id
+
+    def test_stale_run_is_finished_as_failed(self, store: Store, clock: FixedClock) -> None:
+        """A run still running past the horizon is taken for crashed, then the start goes."""
+        crashed = store.start_run("run", exclusive=True, stale_after=_LEASE)
+        clock.advance(_LEASE - timedelta(seconds=1))
+        with pytest.raises(RunInProgressError):
+            store.start_run("run", exclusive=True, stale_after=_LEASE)
+        clock.advance(timedelta(seconds=1))
+        fresh = store.start_run("run", exclusive=True, stale_after=_LEASE)
+        old = store.get_run(crashed.run_id)
+        assert old.status is RunStatus.FAILED
+        assert old.finished_at == clock.now()
+        assert old.message == "taken for crashed: still running 6 h after it started"
+        with pytest.raises(RunFinishedError):
+            store.finish_run(crashed.run_id, RunStatus.SUCCEEDED)  # it was taken for crashed
+        assert store.get_run(fresh.run_id).status is RunStatus.RUNNING
+
+    def test_refused_start_inside_a_transaction_leaves_it_usable(self, store: Store) -> None:
+        """A refused exclusive start rolls back alone; the transaction goes on."""
+        first = store.start_run("run", exclusive=True)
+        with store.transaction():
+            with pytest.raises(RunInProgressError):
+                store.start_run("run", exclusive=True)
+            store.put_accounts([_account("p1")])
+        assert store.get_account("p1") is not None
+        assert [r.run_id for r in store.recent_runs(5)] == [first.run_id]
+
+    def test_rolled_back_start_holds_no_lock(self, store: Store) -> None:
+        """An exclusive start in a transaction that fails is undone with its lock."""
+
+        def fail_inside() -> None:
+            with store.transaction():
+                store.start_run("run", exclusive=True)
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            fail_inside()
+        assert store.recent_runs(5) == []
+        assert store.start_run("run", exclusive=True).status is RunStatus.RUNNING
+
+    def test_lock_is_shared_across_kinds(self, store: Store) -> None:
+        """A `mail send` and a run that flushes hold one lock: whoever has it wins."""
+        nightly = store.start_run("run", exclusive=True)
+        assert store.claim_lock(nightly.run_id, "mail.flush", stale_after=_LEASE) is None
+        assert store.claim_lock(nightly.run_id, "mail.flush") is None  # already held
+        with pytest.raises(RunInProgressError) as caught:
+            store.start_run("mail.send", exclusive=True, lock="mail.flush")
+        assert (caught.value.run_id, caught.value.lock) == (nightly.run_id, "mail.flush")
+        store.finish_run(nightly.run_id, RunStatus.SUCCEEDED)
+        sending = store.start_run("mail.send", exclusive=True, lock="mail.flush")
+        other = store.start_run("run", exclusive=True)
+        holder = store.claim_lock(other.run_id, "mail.flush")
+        assert holder is not None
+        assert holder.run_id == sending.run_id
+
+    def test_expired_lock_is_taken_over(self, store: Store, clock: FixedClock) -> None:
+        """A lock past its lease is taken over; its holder is not finished by that."""
+        holder = store.start_run("mail.send", exclusive=True, lock="mail.flush")
+        nightly = store.start_run("run", exclusive=True)
+        assert store.claim_lock(nightly.run_id, "flush2", stale_after=timedelta(hours=1)) is None
+        clock.advance(timedelta(hours=1))
+        later = store.start_run("run2", exclusive=True)
+        assert store.claim_lock(later.run_id, "flush2") is None
+        assert store.claim_lock(later.run_id, "mail.flush") is not None  # no lease: held
+        assert store.get_run(nightly.run_id).status is RunStatus.RUNNING
+        assert store.get_run(holder.run_id).status is RunStatus.RUNNING
+
+    def test_claim_lock_needs_a_running_run(self, store: Store) -> None:
+        """Only a running run can hold a lock."""
+        with pytest.raises(RunNotFoundError):
+            store.claim_lock(4242, "mail.flush")
+        run = store.start_run("run")
+        store.finish_run(run.run_id, RunStatus.SUCCEEDED)
+        with pytest.raises(RunFinishedError):
+            store.claim_lock(run.run_id, "mail.flush")
+
+    def test_lock_arguments_are_checked(self, store: Store) -> None:
+        """A lock without exclusivity, a bad name or a non-positive lease are refused."""
+        with pytest.raises(ValueError, match="exclusive"):
+            store.start_run("mail.send", lock="mail.flush")
+        with pytest.raises(ValueError, match="stale_after"):
+            store.start_run("run", exclusive=True, stale_after=timedelta(0))
+        with pytest.raises(ValueError, match="lock name"):
+            store.start_run("run", exclusive=True, lock="Not A Name")
+        assert store.recent_runs(5) == []
+
+    def test_concurrent_exclusive_starts_have_one_winner(
+        self, store: Store, second_store: Store
+    ) -> None:
+        """Eight starts on two instances at the same instant, many times: one wins each."""
+        stores = [store, second_store] * (_THREADS // 2)
+        for _ in range(_RACE_ROUNDS):
+            calls: list[Callable[[], object]] = [
+                partial(s.start_run, "run", exclusive=True) for s in stores
+            ]
+            assert _race(calls) == ["RunInProgressError"] * (_THREADS - 1) + ["won"]
+            everyone = store.recent_runs(_THREADS * _RACE_ROUNDS)  # clocks differ: read all
+            [winner] = [r for r in everyone if not r.finished]
+            store.finish_run(winner.run_id, RunStatus.SUCCEEDED)
+        assert len(store.recent_runs(_THREADS * _RACE_ROUNDS)) == _RACE_ROUNDS
+
+    def test_concurrent_lock_claims_have_one_winner(
+        self, store: Store, second_store: Store
+    ) -> None:
+        """Runs of several kinds claiming one lock at once: exactly one holds it."""
+        stores = [store, second_store] * (_THREADS // 2)
+        runs = [s.start_run(f"kind{n}") for n, s in enumerate(stores)]
+        held: list[int] = []
+
+        def claim(s: Store, run_id: int) -> None:
+            if s.claim_lock(run_id, "mail.flush") is not None:
+                raise RunInProgressError(run_id, START)
+            held.append(run_id)
+
+        calls: list[Callable[[], object]] = [
+            partial(claim, s, r.run_id) for s, r in zip(stores, runs, strict=True)
+        ]
+        assert _race(calls) == ["RunInProgressError"] * (_THREADS - 1) + ["won"]
+        assert len(held) == 1
 
     # -- events --------------------------------------------------------------------------
 

@@ -148,6 +148,7 @@ def test_real_migrations_create_the_tables(engine: Engine) -> None:
         "reset_rate_counters",
         "reset_requests",
         "reset_tokens",
+        "run_locks",
         "runs",
         "schema_version",
         "usernames",

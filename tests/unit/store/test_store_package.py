@@ -33,6 +33,7 @@ def test_public_api_is_pinned() -> None:
         "PersonHasUsernameError",
         "Run",
         "RunFinishedError",
+        "RunInProgressError",
         "RunNotFoundError",
         "RunStatus",
         "SchemaVersionError",
