@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ecampus_idm.connectors.base import ExportFacts
 
 __all__ = [
+    "GONE_MESSAGE",
     "AccountRecord",
     "Event",
     "IdentityLinks",
@@ -218,6 +219,10 @@ class Run:
 
 STALE_MESSAGE = "taken for crashed: still running {age} after it started"
 """The message of a run finished as failed by an exclusive start (``{age}``: e.g. ``6 h``)."""
+
+
+GONE_MESSAGE = "taken for crashed: its process on this host is gone"
+"""The message of a run finished as failed because its lock's owner process has ended."""
 
 
 def stale_message(stale_after: timedelta) -> str:

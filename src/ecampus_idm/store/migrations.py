@@ -195,6 +195,7 @@ def _v6_run_locks(connection: Connection) -> None:
         ),
         sa.Column("acquired_at", UtcDateTime, nullable=False),
         sa.Column("expires_at", UtcDateTime, nullable=True),
+        sa.Column("owner", sa.String(300), nullable=True),
     )
     locks.create(connection)
 

@@ -187,4 +187,5 @@ run_locks = sa.Table(
     ),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=True),  # NULL: held until the run ends
+    sa.Column("owner", sa.String(300), nullable=True),  # host/pid-namespace/pid
 )

@@ -40,7 +40,9 @@ from ecampus_idm.model import AccountStatus, Role
 from ecampus_idm.store import migrations
 from ecampus_idm.store import schema as tables
 from ecampus_idm.store._engine import WRITE, create_store_engine
+from ecampus_idm.store._liveness import current_owner, owner_gone
 from ecampus_idm.store.base import (
+    GONE_MESSAGE,
     AccountRecord,
     Event,
     IdentityLinks,
@@ -167,6 +169,8 @@ class SqlStore:
         self._clock = clock or SystemClock()
         self._secret = secret
         self._local = threading.local()
+        self._unrecorded: dict[int, Mapping[str, Any]] = {}  # run id → its finish values
+        self._unrecorded_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -320,6 +324,7 @@ class SqlStore:
         name = validate_kind("lock name", lock or kind) if exclusive else None
         if lock is not None and not exclusive:
             raise ValueError("a lock is only held by an exclusive run")
+        self._record_unrecorded()
         for _ in range(_RESERVE_ATTEMPTS):
             try:
                 return self._start_once(kind, plan_hash, name, stale_after)
@@ -386,6 +391,7 @@ class SqlStore:
         """Let a running run hold one more lock (see the port)."""
         validate_kind("lock name", name)
         validate_lease(stale_after)
+        self._record_unrecorded()
         for _ in range(_RESERVE_ATTEMPTS):
             try:
                 return self._claim_once(run_id, name, stale_after)
@@ -444,6 +450,17 @@ class SqlStore:
                     )
                 )
                 connection.execute(locks.delete().where(locks.c.run_id.in_(chunk)))
+        # A holder whose process is gone (same host and PID namespace): crashed.
+        held = connection.execute(
+            sa.select(locks.c.run_id, locks.c.owner).where(locks.c.name == name)
+        ).first()
+        if held is not None and owner_gone(held.owner):
+            connection.execute(
+                runs.update()
+                .where(runs.c.run_id == held.run_id, runs.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.FAILED.value, finished_at=now, message=GONE_MESSAGE)
+            )
+            connection.execute(locks.delete().where(locks.c.run_id == held.run_id))
         # A lease run out, or a holder that is no longer running (finished by hand).
         finished = sa.select(runs.c.run_id).where(runs.c.status != RunStatus.RUNNING.value)
         connection.execute(
@@ -478,6 +495,7 @@ class SqlStore:
             "run_id": run_id,
             "acquired_at": now,
             "expires_at": None if stale_after is None else now + stale_after,
+            "owner": current_owner(),
         }
         try:
             connection.execute(tables.run_locks.insert().values(**values))
@@ -508,6 +526,32 @@ class SqlStore:
         }
         if plan_hash is not None:
             values["plan_hash"] = plan_hash
+        outermost = getattr(self._local, "connection", None) is None
+        try:
+            return self._record_finish(run_id, values)
+        except StoreUnavailableError:
+            if outermost:
+                # Kept to be recorded by this store's next start: a run whose end could not
+                # be written (database restarting) must not look running for hours.
+                with self._unrecorded_lock:
+                    self._unrecorded[run_id] = values
+            raise
+
+    def _record_unrecorded(self) -> None:
+        """Record the ends of runs that :meth:`finish_run` could not write at the time."""
+        with self._unrecorded_lock:
+            pending = dict(self._unrecorded)
+        for run_id, values in sorted(pending.items()):
+            try:
+                self._record_finish(run_id, values)
+            except (RunFinishedError, RunNotFoundError):
+                pass  # finished meanwhile (taken for crashed, or by hand): nothing to add
+            except StoreUnavailableError:
+                return  # still unreachable: the caller's own call will say so
+            with self._unrecorded_lock:
+                self._unrecorded.pop(run_id, None)
+
+    def _record_finish(self, run_id: int, values: Mapping[str, Any]) -> Run:
         with self._connection(write=True) as connection:
             updated = connection.execute(
                 tables.runs.update()

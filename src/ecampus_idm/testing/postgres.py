@@ -117,6 +117,9 @@ class PostgresServer:
     layout: PostgresLayout
     _run_as: str | None = field(default=None, repr=False)
     _running: bool = field(default=True, repr=False)
+    durable: bool = False
+    """Whether a commit waits for its WAL write (``synchronous_commit=on``): what a crash
+    (``halt("immediate")``) must not lose. Off by default, for speed."""
 
     @property
     def socket_dir(self) -> Path:
@@ -168,6 +171,40 @@ class PostgresServer:
         except OSError:
             return False
 
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data, to :meth:`start` it again (fault tests).
+
+        Args:
+            mode: ``pg_ctl`` shutdown mode: ``fast`` (sessions are terminated, clean
+                shutdown) or ``immediate`` (as a crash: recovery on the next start).
+        """
+        if mode not in ("smart", "fast", "immediate"):
+            raise ValueError(f"unknown shutdown mode {mode!r}")
+        if not self._running:
+            return
+        result = _run(
+            [str(self.layout.pg_ctl), "stop", "-w", "-D", str(self.data_dir), "-m", mode],
+            self._run_as,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerStartError("postgresql", f"pg_ctl stop -m {mode} failed", result.stdout)
+        self._running = False
+
+    def start(self, ready_timeout: int = 30) -> None:
+        """Start a server stopped by :meth:`halt` again, on the same port and data."""
+        if self._running:
+            return
+        _start(
+            self.layout, self.workdir, self.port, self._run_as, ready_timeout, durable=self.durable
+        )
+        self._running = True
+
+    def restart(self, mode: str = "fast") -> None:
+        """Stop (``fast`` or ``immediate``, see :meth:`halt`) and start again; data kept."""
+        self.halt(mode)
+        self.start()
+
     def stop(self) -> None:
         """Stop the server (immediate shutdown: nothing here is worth keeping) and clean up."""
         if self._running:
@@ -196,6 +233,7 @@ def start_postgres(
     layout: PostgresLayout | None = None,
     attempts: int = 3,
     ready_timeout: int = 30,
+    durable: bool = False,
 ) -> PostgresServer:
     """Start a throwaway PostgreSQL and return it once it accepts connections.
 
@@ -203,6 +241,9 @@ def start_postgres(
         layout: Where the server programs are; the local installation when ``None``.
         attempts: How many times to retry with a new port if one was taken meanwhile.
         ready_timeout: Seconds ``pg_ctl`` waits for the server to accept connections.
+        durable: Keep ``synchronous_commit`` on, so that a committed transaction survives
+            a crash of the server (fault tests); off by default (faster), as is ``fsync``
+            always (it only matters if the machine itself crashes).
 
     Raises:
         ServerStartError: If PostgreSQL is not installed or does not come up.
@@ -217,7 +258,9 @@ def start_postgres(
             _hand_over(workdir, run_as)
         password = SecretStr(secrets.token_urlsafe(24))
         _initdb(layout, workdir, password, run_as)
-        port = _start_on_a_free_port(layout, workdir, run_as, ready_timeout, attempts)
+        port = _start_on_a_free_port(
+            layout, workdir, run_as, ready_timeout, attempts, durable=durable
+        )
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -229,17 +272,24 @@ def start_postgres(
         workdir=workdir,
         layout=layout,
         _run_as=run_as,
+        durable=durable,
     )
 
 
 def _start_on_a_free_port(
-    layout: PostgresLayout, workdir: Path, run_as: str | None, timeout: int, attempts: int
+    layout: PostgresLayout,
+    workdir: Path,
+    run_as: str | None,
+    timeout: int,
+    attempts: int,
+    *,
+    durable: bool,
 ) -> int:
     last_error = ServerStartError("postgresql", "no attempt made")
     for _ in range(max(attempts, 1)):
         port = _free_port()
         try:
-            _start(layout, workdir, port, run_as, timeout)
+            _start(layout, workdir, port, run_as, timeout, durable=durable)
         except ServerStartError as exc:
             last_error = exc
             continue
@@ -292,11 +342,18 @@ def _initdb(layout: PostgresLayout, workdir: Path, password: SecretStr, run_as: 
 
 
 def _start(
-    layout: PostgresLayout, workdir: Path, port: int, run_as: str | None, timeout: int
+    layout: PostgresLayout,
+    workdir: Path,
+    port: int,
+    run_as: str | None,
+    timeout: int,
+    *,
+    durable: bool = False,
 ) -> None:
     log = workdir / f"postgres-{port}.log"
+    commit = "on" if durable else "off"
     options = (
-        f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        f"-c fsync=off -c synchronous_commit={commit} -c full_page_writes=off "
         f"-c listen_addresses=127.0.0.1 -k {workdir} -p {port}"
     )
     result = _run(

@@ -10,10 +10,13 @@ from __future__ import annotations
 import itertools
 import mailbox
 import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,7 @@ from ecampus_idm.errors import IdmError
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
 from ecampus_idm.mail.wiring import keyring_from_settings
 from ecampus_idm.runner import NightlyRun, RunInProgressError
-from ecampus_idm.store.base import Run, RunStatus, Store
+from ecampus_idm.store.base import GONE_MESSAGE, Run, RunStatus, Store
 from ecampus_idm.store.memory import MemoryStore
 from ecampus_idm.store.sql import open_store
 from ecampus_idm.testing.plugin import memory_base_tree
@@ -212,3 +215,47 @@ def test_simultaneous_mail_sends_never_overlap(
 
 def _start(run: Run) -> tuple[datetime, int]:
     return run.started_at, run.run_id
+
+
+_CRASHING_RUN = """
+import os, signal, sys
+from ecampus_idm.config import StoreSettings
+from ecampus_idm.store.sql import open_store
+store = open_store(StoreSettings(url=sys.argv[1], password=os.environ.get("PW") or None))
+run = store.start_run("run", exclusive=True, stale_after=__import__("datetime").timedelta(hours=6))
+print(run.run_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # killed mid-run: no finish, the lock row stays
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_run_of_a_killed_process_is_taken_for_crashed_at_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A run whose process died on this host no longer blocks: no 6-hour wait."""
+    environment = dict(os.environ)
+    if backend == "sqlite":
+        settings = StoreSettings(url=f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    else:
+        request.applymarker(pytest.mark.postgres)
+        settings = request.getfixturevalue("postgres_settings")
+        assert settings.password is not None
+        environment["PW"] = settings.password.get_secret_value()
+    open_store(settings).close()  # migrated before the child starts
+    child = subprocess.run(
+        [sys.executable, "-c", _CRASHING_RUN, settings.url],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    crashed = int(child.stdout.split()[0])
+    with open_store(settings) as store:
+        assert store.get_run(crashed).status is RunStatus.RUNNING
+        fresh = store.start_run("run", exclusive=True, stale_after=timedelta(hours=6))
+        ended = store.get_run(crashed)
+        assert ended.status is RunStatus.FAILED
+        assert ended.message == GONE_MESSAGE
+        assert fresh.run_id > crashed
