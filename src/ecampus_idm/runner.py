@@ -163,7 +163,9 @@ class _Fate:
             status=verdict.status,
             username=verdict.username,
             new_account=verdict.new_account,
-            roles=person.roles if person is not None else frozenset(),
+            # The open roles of an active account (a role whose school is not open yet
+            # shows nowhere, not even in the welcome mail's template); else the sources'.
+            roles=verdict.roles or (person.roles if person is not None else frozenset()),
             display_name=person.display_name if person is not None else "",
             reason=(decision.reason.fr, decision.reason.en) if decision else None,
             email=person.personal_email if person is not None else None,

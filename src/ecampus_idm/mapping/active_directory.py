@@ -38,7 +38,7 @@ from ecampus_idm.directory.active_directory import (
 )
 from ecampus_idm.directory.dn import build_dn
 from ecampus_idm.mapping.base import desired_entries
-from ecampus_idm.mapping.openldap import MARKER, OpenLdapProfile, _current_schools
+from ecampus_idm.mapping.openldap import MARKER, OpenLdapProfile, open_schools
 from ecampus_idm.model import AccountStatus, Category, Person, School
 from ecampus_idm.policies.engine import PersonVerdict
 from ecampus_idm.sync.budgets import DEFAULT_BUDGETS, Budget
@@ -203,6 +203,7 @@ class ActiveDirectoryProfile:
         self, person: Person | None, verdict: PersonVerdict, today: date
     ) -> DesiredEntry | None:
         """The desired user object of one person's account, or None when there is none."""
+        del today  # what is open today (roles, schools) is in the verdict
         status = verdict.status
         if status is None or status is AccountStatus.DELETED or verdict.username is None:
             return None
@@ -216,7 +217,7 @@ class ActiveDirectoryProfile:
             "userAccountControl": (str(check_uac(UAC_DISABLED if disabled else UAC_ENABLED)),),
             "accountExpires": (self._expires(verdict, status),),
         }
-        schools = _current_schools(person, today) if person is not None else ()
+        schools = open_schools(verdict) if person is not None else ()
         if person is not None:
             attributes.update(self._identity(person, username, verdict.person_id, schools))
         return DesiredEntry(

@@ -28,7 +28,7 @@ from ecampus_idm.sync.model import DesiredEntry, EntryKind, ObservedEntry, Segme
 from ecampus_idm.sync.plan import PlanOptions
 from ecampus_idm.sync.target import TargetSpec
 
-__all__ = ["LOCKED", "MARKER", "OpenLdapProfile"]
+__all__ = ["LOCKED", "MARKER", "OpenLdapProfile", "open_schools"]
 
 MARKER = "ecampus-idm"
 LOCKED = "000001010000Z"
@@ -133,6 +133,7 @@ class OpenLdapProfile:
         self, person: Person | None, verdict: PersonVerdict, today: date
     ) -> DesiredEntry | None:
         """The desired entry of one person's account, or None when there is none."""
+        del today  # what is open today (roles, schools) is in the verdict
         status = verdict.status
         if status is None or status is AccountStatus.DELETED or verdict.username is None:
             return None
@@ -145,7 +146,7 @@ class OpenLdapProfile:
         }
         if status is AccountStatus.DISABLED:
             attributes["pwdAccountLockedTime"] = (LOCKED,)
-        schools = _current_schools(person, today) if person is not None else ()
+        schools = open_schools(verdict) if person is not None else ()
         if person is not None:
             attributes.update(self._identity(person, username, verdict, schools))
         return DesiredEntry(
@@ -183,7 +184,7 @@ class OpenLdapProfile:
         schools: tuple[str, ...],
     ) -> dict[str, tuple[str, ...]]:
         address = f"{username}@{self.mail_domain}"
-        affiliations = _affiliations(person.roles)
+        affiliations = _affiliations(verdict.roles)  # the open roles only
         values: dict[str, tuple[str, ...]] = {
             "uid": (username,),
             "cn": (person.display_name,),
@@ -193,7 +194,7 @@ class OpenLdapProfile:
             "mail": (address,),
             "eduPersonPrincipalName": (address,),
             "eduPersonAffiliation": affiliations,
-            "eduPersonPrimaryAffiliation": (_primary(person.roles),),
+            "eduPersonPrimaryAffiliation": (_primary(verdict.roles),),
             "schacHomeOrganization": (self.mail_domain,),
             "ecampusSourceKey": tuple(sorted(str(k) for k in person.source_keys)),
         }
@@ -224,10 +225,13 @@ class OpenLdapProfile:
         return Segment()
 
 
-def _current_schools(person: Person, today: date) -> tuple[str, ...]:
-    codes = {e.school for e in person.enrolments}
-    codes |= {a.school for a in person.attributions if a.is_current(today)}
-    return tuple(sorted(codes))
+def open_schools(verdict: PersonVerdict) -> tuple[str, ...]:
+    """The school codes an entry shows: the verdict's open schools, sorted.
+
+    Never the person's raw enrolments or attributions: a school that is not open yet for
+    the person's role there (a Haute École enrolment before 1 September) must not show.
+    """
+    return tuple(sorted(verdict.schools))
 
 
 def _affiliations(roles: frozenset[Role]) -> tuple[str, ...]:

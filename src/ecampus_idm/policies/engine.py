@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from ecampus_idm.clock import Clock
-from ecampus_idm.model import AccountStatus, Person
+from ecampus_idm.model import AccountStatus, Person, Role
 from ecampus_idm.policies.access import AccessPolicy
 from ecampus_idm.policies.base import (
     Context,
@@ -68,6 +68,11 @@ class PersonVerdict(_Serialisable):
             password and a welcome mail).
         groups: Group names the account belongs in (empty unless the account is active).
         entitlements: ``eduPersonEntitlement`` values (idem).
+        roles: The person's roles that are open today (idem): the directory's affiliations
+            follow them, never the raw roles of the sources.
+        schools: The schools the person has access to today (idem): school attributes,
+            OUs and secretariat listings follow them. A school not yet open for the
+            person's role there (a Haute École enrolment in July) is never among them.
         decisions: Every decision taken, in order: entitlement, lifecycle, naming, access.
     """
 
@@ -78,6 +83,8 @@ class PersonVerdict(_Serialisable):
     new_account: bool
     groups: frozenset[str] = frozenset()
     entitlements: frozenset[str] = frozenset()
+    roles: frozenset[Role] = frozenset()
+    schools: frozenset[str] = frozenset()
     decisions: tuple[Decision, ...]
 
     def __post_init__(self) -> None:
@@ -89,6 +96,9 @@ class PersonVerdict(_Serialisable):
             and type(self.new_account) is bool
             and _are_names(self.groups)
             and _are_names(self.entitlements)
+            and type(self.roles) is frozenset
+            and all(type(role) is Role for role in self.roles)
+            and _are_names(self.schools)
             and type(self.decisions) is tuple
             and all(type(decision) is Decision for decision in self.decisions)
         )
@@ -119,6 +129,8 @@ class _VerdictFields(BaseModel):
     new_account: bool
     groups: frozenset[str] = frozenset()
     entitlements: frozenset[str] = frozenset()
+    roles: frozenset[Role] = frozenset()
+    schools: frozenset[str] = frozenset()
     decisions: tuple[Decision, ...]
 
 
@@ -213,10 +225,14 @@ class PolicyEngine:
                 status = None  # no free username: no account this time, the reason says why
         groups: frozenset[str] = frozenset()
         entitlements: frozenset[str] = frozenset()
+        roles: frozenset[Role] = frozenset()
+        schools: frozenset[str] = frozenset()
         if status is AccountStatus.ACTIVE:
-            access = self.access.assess(context)
+            # Only what is open today shows: the roles and schools come with the groups.
+            access = self.access.assess(context, state.eligibility)
             decisions.extend(access.decisions)
             groups, entitlements = access.groups, access.entitlements
+            roles, schools = access.roles, access.schools
         return PersonVerdict(
             person_id=context.person_id,
             present=state.present,
@@ -225,5 +241,7 @@ class PolicyEngine:
             new_account=state.new_account and username is not None,
             groups=groups,
             entitlements=entitlements,
+            roles=roles,
+            schools=schools,
             decisions=tuple(decisions),
         )

@@ -389,6 +389,39 @@ def grace_period(facts: Facts) -> Conclusion | None:
     )
 
 
+def school_not_open(facts: Facts) -> Conclusion | None:
+    """The account is open through another role, but the asked school is not open yet."""
+    if facts.verdict is None or facts.verdict.status is not AccountStatus.ACTIVE:
+        return None
+    wanted = facts.school.code.casefold()
+    closed = next(
+        (
+            d
+            for d in facts.leaves()
+            if d.reason.code == "access.school.not_open"
+            and str(d.reason.data.get("school", "")).casefold() == wanted
+        ),
+        None,
+    )
+    if closed is None:
+        return None
+    opens = closed.reason.data.get("opens_on")
+    return Conclusion(
+        ConclusionCode.ACCOUNT_ON_DATE,
+        FaqStep.ACCOUNT_CREATION,
+        f"Le compte existe déjà (par un autre rôle), mais l'école {facts.school.name} "
+        f"n'est pas encore ouverte pour cette personne. {closed.reason.fr} Rien à faire "
+        "d'ici là.",
+        f"The account already exists (through another role), but the school "
+        f"{facts.school.name} is not open for this person yet. {closed.reason.en} Nothing "
+        "to do until then.",
+        {
+            "opens_on": opens.isoformat() if isinstance(opens, date) else "",
+            "school": facts.school.code,
+        },
+    )
+
+
 def no_attribution(facts: Facts) -> Conclusion | None:
     """A staff member without a current attribution in the asked school."""
     person = facts.person
@@ -643,6 +676,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     not_entitled,
     account_inactive,
     grace_period,
+    school_not_open,
     no_attribution,
     account_next_run,
     email_missing,

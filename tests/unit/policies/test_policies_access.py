@@ -139,9 +139,12 @@ def test_a_move_changes_the_groups_on_the_next_run() -> None:
 
 
 def test_pending_student_has_no_school_access() -> None:
-    """Before the opening day a student gets no group, and the decision says why."""
-    decision = ACCESS(context(date(2026, 8, 31), student()))
-    assert (decision.outcome, decision.reason.code) == (Outcome.DENY, "access.enrolment.none")
+    """Before the opening day a student gets no group nor school; the decision says when."""
+    access = ACCESS.assess(context(date(2026, 8, 31), student()))
+    assert (access.groups, access.schools, access.roles) == (frozenset(),) * 3
+    (decision,) = access.decisions
+    assert (decision.outcome, decision.reason.code) == (Outcome.PENDING, "access.school.not_open")
+    assert decision.reason.data["opens_on"] == date(2026, 9, 1)
 
 
 def test_entitlements_are_rendered_like_groups() -> None:
