@@ -4,17 +4,20 @@
 
 1. **sources** — every configured connector is read, validated and correlated
    (:func:`~ecampus_idm.identity.population.load_population`); a source refused by its
-   whole-export checks is not used, and its people are *not* taken for leavers: every
-   operation that takes something away (delete, disable, group removal) is deferred
-   while any source is refused;
+   whole-export checks (or missing, or unreadable) is not used, and its people are
+   *frozen*: every person an earlier run read from it, and every person no accepted
+   source lists, is left exactly as they are (status, roles, schools, groups, store
+   record); the run ends ``partial`` and names the source;
 2. **policies** — :class:`~ecampus_idm.policies.engine.PolicyEngine` decides, for every
    person known to the sources or the store, the account status, username and access;
 3. **mapping** — the OpenLDAP profile turns verdicts into desired entries;
 4. **plan** — one snapshot read of the directory, then the pure diff with its budgets;
 5. **apply** — the only writer; initial passwords are generated here and go straight into
-   the entries;
+   the entries (or onto an entry whose add an interrupted run never saw confirmed);
 6. **store** — usernames are reserved before the entries exist, and the run, the account
-   memory and one event per lifecycle change are recorded after; in that same
+   memory and one event per lifecycle change are recorded after, for what the directory
+   confirmed only (a person whose operation failed, was not attempted or lost its answer
+   keeps their previous record, and the next run's read settles it); in that same
    transaction each initial password is deposited (encrypted) in the custody and its
    welcome mail enqueued, and corrected personal addresses get the credentials again
    (:mod:`ecampus_idm.mail.welcome`); the outbox is delivered by ``mail send``, or at the
@@ -43,14 +46,21 @@ from ecampus_idm.directory.base import Directory
 from ecampus_idm.errors import IdmError
 from ecampus_idm.identity.population import load_population
 from ecampus_idm.identity.pseudonym import Pseudonymiser
-from ecampus_idm.mail.delivery import FLUSH_LOCK, OutboxMailer, running_flush
+from ecampus_idm.mail.delivery import FLUSH_LOCK, OutboxMailer
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
 from ecampus_idm.mail.wiring import build_mailer, keyring_from_settings
 from ecampus_idm.mapping.active_directory import profile_for
 from ecampus_idm.model import Account, AccountStatus, Person, Role
 from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
-from ecampus_idm.store.base import AccountRecord, NewEvent, Run, RunStatus, Store
+from ecampus_idm.store.base import (
+    AccountRecord,
+    IdentityLinks,
+    NewEvent,
+    Run,
+    RunStatus,
+    Store,
+)
 from ecampus_idm.store.errors import (
     PersonHasUsernameError,
     RunInProgressError,
@@ -68,7 +78,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int | None], None]
 """Called as ``progress(step, done, total)`` during long steps (total None: unknown)."""
 
-_TAKE_AWAY = frozenset({OpKind.DELETE, OpKind.DISABLE, OpKind.REMOVE_MEMBER})
 _MAILABLE = frozenset({AccountStatus.ACTIVE})
 RUN_LOCK_HOURS = 6
 """A run still marked running after this long is taken for crashed, not in progress."""
@@ -182,6 +191,7 @@ class _Prepared:
     fates: dict[str, _Fate]
     plan: Plan
     deferred: int
+    frozen: frozenset[str] = frozenset()
 
 
 class ReadOnlyLedger:
@@ -275,6 +285,7 @@ class NightlyRun:
             else:
                 self._apply(prepared, report, run.run_id, approve)
                 self._flush_mail(report, run.run_id)
+            self._refused(prepared, report)
         except IdmError as exc:
             self.store.finish_run(run.run_id, RunStatus.FAILED, message=str(exc)[:500])
             raise
@@ -308,6 +319,18 @@ class NightlyRun:
                 raise
         return run
 
+    @staticmethod
+    def _refused(prepared: _Prepared, report: RunReport) -> None:
+        """A run that could not use every source is partial, and says which and why."""
+        if not prepared.refused or report.status is not RunStatus.SUCCEEDED:
+            return
+        names = ", ".join(f"{name} ({why})" for name, why in sorted(prepared.refused.items()))
+        report.status = RunStatus.PARTIAL
+        report.message = (
+            f"source(s) not used: {names}; their {len(prepared.frozen)} people left as they "
+            f"were ({prepared.deferred} operation(s) deferred); {report.message}"
+        )
+
     # -- steps ----------------------------------------------------------------------------
 
     def _prepare(self, *, record_exports: bool) -> _Prepared:
@@ -326,6 +349,7 @@ class NightlyRun:
             index=known,
         )
         persons = list(population.people)
+        linked = _linked_to(known, set(population.failed))
         if record_exports:
             # Who is who, for the next runs: a person first read without a national
             # number keeps their id (and account) once the number arrives.
@@ -362,16 +386,25 @@ class NightlyRun:
         observed = list(
             read_snapshot(self.directory, spec, progress=lambda n: self._step("directory", n, None))
         )
-        result = plan(desired, observed, self.profile.plan_options())
-        del desired, observed
-        deferred = 0
+        frozen: frozenset[str] = frozenset()
         if not complete:
-            kept = tuple(op for op in result.operations if op.kind not in _TAKE_AWAY)
-            deferred = len(result.operations) - len(kept)
-            tripped = tuple(t for t in result.tripped if t.budget.kind not in _TAKE_AWAY)
-            result = Plan(kept, result.conflicts, tripped)
+            # Who depends on a refused source is not known tonight: whoever an earlier
+            # run read from it, and whoever no accepted source lists, stays as they are.
+            frozen = frozenset(linked | {i for i, f in fates.items() if not f.present})
+        result = plan(desired, observed, self.profile.plan_options(), frozen=frozen)
+        del desired, observed
         quarantined, refused, reviews = summary
-        return _Prepared(people, quarantined, refused, reviews, complete, fates, result, deferred)
+        return _Prepared(
+            people,
+            quarantined,
+            refused,
+            reviews,
+            complete,
+            fates,
+            result,
+            result.deferred,
+            frozen,
+        )
 
     def _apply(
         self, prepared: _Prepared, report: RunReport, run_id: int, approve: str | None
@@ -380,6 +413,8 @@ class NightlyRun:
         creates = [
             op for op in prepared.plan.operations if op.kind is OpKind.CREATE and op.set_password
         ]
+        # Entries whose add an interrupted run never saw confirmed get a password too.
+        resets = [op for op in prepared.plan.operations if op.kind is OpKind.SET_PASSWORD]
         live = {r.person_id for r in self.store.username_records() if not r.tombstoned}
         reservations = [
             (fates[op.key].username or "", op.key)
@@ -405,7 +440,7 @@ class NightlyRun:
             )
             approve = None
             creates = [op for op in creates if op.key not in refused]
-        passwords = self._passwords(creates, fates)
+        passwords = self._passwords(creates + resets, fates)
         total = len(prepared.plan.operations)
         done = Counter[str]()
 
@@ -431,13 +466,18 @@ class NightlyRun:
             passwords.clear()
             raise
         report.applied = applied
-        failed = {f.key for f in applied.failures}
+        # Only what the directory confirmed is recorded: a person with an operation that
+        # failed, was not attempted or lost its answer keeps the previous record, and a
+        # password goes to the custody (and the mail) only once the entry holds it.
+        unsettled = applied.unsettled | refused | prepared.frozen
+        confirmed = {k: v for k, v in passwords.items() if k in applied.passwords_set}
         try:
             # The initial passwords go into the custody in the transaction that records
             # the accounts, then are dropped from memory.
-            self._remember(fates, failed, run_id, passwords)
+            self._remember(fates, unsettled, run_id, confirmed)
         finally:
             passwords.clear()
+            confirmed.clear()
         if applied.interrupted:
             report.status = RunStatus.PARTIAL
             report.message = f"interrupted: {applied.interrupted}"
@@ -461,10 +501,10 @@ class NightlyRun:
             return refused
         return set()
 
-    def _passwords(self, creates: list[Operation], fates: dict[str, _Fate]) -> dict[str, SecretStr]:
+    def _passwords(self, ops: list[Operation], fates: dict[str, _Fate]) -> dict[str, SecretStr]:
         generator = self.engine.initial_passwords
         result: dict[str, SecretStr] = {}
-        for op in creates:
+        for op in ops:
             fate = fates.get(op.key)
             result[op.key] = generator.generate(
                 username=(fate.username or "") if fate else "",
@@ -533,7 +573,10 @@ class NightlyRun:
         """Deliver the outbox at the end of the run, when configured to."""
         if self.welcome is None or not self.settings.mail.flush_after_run:
             return
-        other = running_flush(self.store, self.clock.now())
+        # The lock claimed at the start, or now if a `mail send` held it then (atomic:
+        # never two flushes at once).
+        lease = timedelta(hours=RUN_LOCK_HOURS)
+        other = self.store.claim_lock(run_id, FLUSH_LOCK, stale_after=lease)
         if other is not None:
             # A `mail send` is delivering: two flushes could send a message twice. The
             # mails stay queued for the next flush.
@@ -577,8 +620,19 @@ class NightlyRun:
                 )
             )
         attached = {h.account.username for h in histories if h.account is not None}
-        tombstones = frozenset(r.username for r in usernames if r.username not in attached)
-        return StoreSnapshot(people=tuple(histories), tombstones=tombstones)
+        # A live username of a person without an account record was reserved by a run
+        # that stopped before recording (its entry may exist): it stays that person's.
+        reserved = {
+            r.person_id: r.username
+            for r in usernames
+            if not r.tombstoned and r.person_id not in accounts and r.username not in attached
+        }
+        tombstones = frozenset(
+            r.username
+            for r in usernames
+            if r.username not in attached and reserved.get(r.person_id) != r.username
+        )
+        return StoreSnapshot(people=tuple(histories), tombstones=tombstones, reserved=reserved)
 
     def _report(self, prepared: _Prepared, status: RunStatus) -> RunReport:
         accounts: Counter[str] = Counter(
@@ -598,6 +652,18 @@ class NightlyRun:
     def _step(self, name: str, done: int, total: int | None) -> None:
         if self.progress is not None:
             self.progress(name, done, total)
+
+
+def _linked_to(known: IdentityLinks, sources: set[str]) -> set[str]:
+    """The person ids an earlier run read from any of ``sources`` (by their source keys)."""
+    if not sources:
+        return set()
+    found: set[str] = set()
+    for link, person_id in known.as_dict().items():
+        kind, _, rest = link.partition(":")
+        if kind == "key" and rest.partition(":")[0] in sources:
+            found.add(person_id)
+    return found
 
 
 def _record(fate: _Fate, before: AccountRecord | None, now: datetime) -> AccountRecord:

@@ -4,8 +4,10 @@ It models what the contract promises and nothing more: a tree of entries with
 parent/child rules, case-insensitive names and values, atomic modifies, subtree renames,
 change stamps (``entryCSN``) and preconditions, referential integrity of ``member`` (like
 refint), hashed passwords and the ppolicy account lock (any ``pwdAccountLockedTime``
-refuses binds). It has no schema beyond "an entry needs an objectClass" and computes no
-``memberOf``. The contract tests
+refuses binds). It has no schema beyond "an entry needs an objectClass". Like slapd's
+memberof overlay it keeps an operational ``memberOf`` on the members of a group when the
+group's ``member`` values change, and, like the overlay, not when the member is added
+after a group already listing it (the drift the planner repairs). The contract tests
 (:class:`ecampus_idm.testing.contracts.DirectoryContract`) run against it and against a
 real slapd, which is what makes it trustworthy.
 """
@@ -49,6 +51,8 @@ _PASSWORD_ATTRIBUTE = "userpassword"  # noqa: S105 - an attribute name, not a se
 
 
 _CSN = "entrycsn"
+_MEMBER_OF = "memberof"
+_MEMBER = "member"
 _CHANGES = itertools.count(1)
 
 
@@ -60,12 +64,13 @@ def _next_csn() -> str:
 class _Stored:
     """One entry: its DN, attributes (lower-case name -> (name, values)) and change stamp."""
 
-    __slots__ = ("attributes", "csn", "dn")
+    __slots__ = ("attributes", "csn", "dn", "member_of")
 
     def __init__(self, dn: str, attributes: dict[str, tuple[str, list[str]]]) -> None:
         self.dn = dn
         self.attributes = attributes
         self.csn = _next_csn()
+        self.member_of: list[str] = []  # operational, kept by the directory only
 
     def touch(self) -> None:
         self.csn = _next_csn()
@@ -73,6 +78,8 @@ class _Stored:
     def lowered(self) -> dict[str, list[str]]:
         values = {key: values for key, (_, values) in self.attributes.items()}
         values[_CSN] = [self.csn]
+        if self.member_of:
+            values[_MEMBER_OF] = list(self.member_of)
         return values
 
     def snapshot(self, wanted: set[str] | None) -> Entry:
@@ -84,6 +91,8 @@ class _Stored:
         }
         if wanted is not None and _CSN in wanted:  # operational: only when asked for
             attributes["entryCSN"] = (self.csn,)
+        if wanted is not None and _MEMBER_OF in wanted and self.member_of:
+            attributes["memberOf"] = tuple(self.member_of)
         return Entry(self.dn, attributes)
 
     def require(self, expect: Filter | None) -> None:
@@ -186,6 +195,7 @@ class MemoryDirectory:
             if normalize_dn(parent) not in self._entries:
                 raise EntryNotFoundError(parent)
             self._entries[key] = _Stored(dn, stored)
+            self._back_link(dn, [(True, v) for v in stored.get(_MEMBER, ("", []))[1]])
 
     def add_many(
         self, entries: Iterable[tuple[str, AttributeInput]]
@@ -207,8 +217,12 @@ class MemoryDirectory:
             stored = self._require(dn)
             stored.require(expect)
             work = {key: (name, list(values)) for key, (name, values) in stored.attributes.items()}
+            links: list[tuple[bool, str]] = []  # the overlay's view: each change in turn
             for change in changes:
+                before = list(work.get(_MEMBER, ("", []))[1])
                 _apply(dn, work, change)
+                if change.attribute.lower() == _MEMBER:
+                    links.extend(_member_changes(before, work.get(_MEMBER, ("", []))[1]))
             rdn_pairs = parse_dn(dn)[0]
             for kind, value in rdn_pairs:
                 current = work.get(kind.lower(), ("", []))[1]
@@ -218,6 +232,7 @@ class MemoryDirectory:
                 raise SchemaViolationError(dn, "no objectClass attribute")
             stored.attributes = {k: v for k, v in work.items() if v[1]}
             stored.touch()
+            self._back_link(stored.dn, links)
 
     def rename(
         self,
@@ -327,9 +342,34 @@ class MemoryDirectory:
     def __repr__(self) -> str:
         return f"MemoryDirectory({len(self._entries)} entries)"
 
+    def _back_link(self, group: str, links: Iterable[tuple[bool, str]]) -> None:
+        """Add (True) or remove (False) ``group`` in the ``memberOf`` of existing members."""
+        for added, value in links:
+            try:
+                member = self._entries.get(normalize_dn(value))
+            except InvalidDnError:
+                continue
+            if member is None:
+                continue  # like the overlay: a member added later gets no back-link
+            folded = [normalize_dn(v) for v in member.member_of]
+            present = normalize_dn(group) in folded
+            if added and not present:
+                member.member_of.append(group)
+            elif not added and present:
+                del member.member_of[folded.index(normalize_dn(group))]
+
     def _rewrite_references(self, targets: Mapping[str, str | None]) -> None:
         """Point references at renamed entries to their new DN; drop those to deleted ones."""
         for entry in self._entries.values():
+            if entry.member_of:
+                kept = []
+                for value in entry.member_of:
+                    key = normalize_dn(value)
+                    if key not in targets:
+                        kept.append(value)
+                    elif targets[key] is not None:
+                        kept.append(targets[key] or "")
+                entry.member_of = kept
             for attribute in self._referential:
                 name, values = entry.attributes.get(attribute, (attribute, []))
                 if not values:
@@ -394,6 +434,24 @@ def _apply(dn: str, work: dict[str, tuple[str, list[str]]], change: Modification
             del current[index]
             del folded[index]
         work[key] = (name, current)
+
+
+def _member_changes(before: Sequence[str], after: Sequence[str]) -> list[tuple[bool, str]]:
+    """The members one change removed (False) then added (True), by normalised DN."""
+
+    def keyed(values: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for value in values:
+            try:
+                found[normalize_dn(value)] = value
+            except InvalidDnError:
+                continue
+        return found
+
+    old, new = keyed(before), keyed(after)
+    return [(False, old[k]) for k in old.keys() - new.keys()] + [
+        (True, new[k]) for k in new.keys() - old.keys()
+    ]
 
 
 def _dedupe(dn: str, values: Iterable[str]) -> list[str]:

@@ -229,6 +229,7 @@ class ActiveDirectoryProfile:
             enabled=not disabled,
             segment=self._segment(schools[0] if schools else ""),
             initial_password=verdict.new_account,
+            status=status.value,
         )
 
     def group(self, name: str, member_dns: Iterable[str]) -> DesiredEntry:

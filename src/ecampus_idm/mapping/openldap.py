@@ -91,13 +91,18 @@ class OpenLdapProfile:
     def target(self) -> TargetSpec:
         """The containers, keys and marker the snapshot and apply use."""
         return TargetSpec(
-            containers={EntryKind.PERSON: self.people_dn, EntryKind.GROUP: self.groups_dn}
+            containers={EntryKind.PERSON: self.people_dn, EntryKind.GROUP: self.groups_dn},
+            extra_attributes=("pwdAccountLockedTime", "memberOf"),
         )
 
     def plan_options(self) -> PlanOptions:
         """Plan options: the status attributes, budgets and segments of this profile."""
         return PlanOptions(
-            status_attributes=_STATUS, budgets=self.budgets, segment_of=self.segment_of
+            status_attributes=_STATUS,
+            budgets=self.budgets,
+            segment_of=self.segment_of,
+            # The memberof overlay keeps the back-link, but never repairs one it missed.
+            member_of_attribute="memberof",
         )
 
     def segment_of(self, entry: ObservedEntry) -> Segment:
@@ -158,6 +163,7 @@ class OpenLdapProfile:
             enabled=status is not AccountStatus.DISABLED,
             segment=self._segment(schools[0] if schools else ""),
             initial_password=verdict.new_account,
+            status=status.value,
         )
 
     def group(self, name: str, member_dns: Iterable[str]) -> DesiredEntry:

@@ -385,10 +385,14 @@ class StoreSnapshot(_Frozen):
         people: One history per person the store remembers.
         tombstones: Usernames retired forever whose owner the store no longer keeps (for
             example from a previous system); never issued to anyone.
+        reserved: Person id → the live username reserved for them although no account
+            was recorded (a run stopped between the reservation and the recording): the
+            person gets that username, nobody else ever does.
     """
 
     people: tuple[PersonHistory, ...] = ()
     tombstones: frozenset[str] = frozenset()
+    reserved: Mapping[str, str] = Field(default_factory=dict)
     _index: dict[str, PersonHistory] = PrivateAttr(default_factory=dict)
     _taken: frozenset[str] = PrivateAttr(default=frozenset())
 
@@ -406,9 +410,11 @@ class StoreSnapshot(_Frozen):
         """Index the histories by person and gather every username ever issued."""
         del context
         self._index = {h.person_id: h for h in self.people}
-        self._taken = self.tombstones | {
-            h.account.username for h in self.people if h.account is not None
-        }
+        self._taken = (
+            self.tombstones
+            | {h.account.username for h in self.people if h.account is not None}
+            | set(self.reserved.values())
+        )
 
     def history(self, person_id: str) -> PersonHistory | None:
         """Return what the store remembers about ``person_id``, if anything."""

@@ -134,6 +134,8 @@ class UsernameGenerator:
             history = snapshot.history(person.person_id)
             if history is not None and history.account is not None:
                 choices[person.person_id] = self._kept(person, history.account.username)
+            elif person.person_id in snapshot.reserved:
+                choices[person.person_id] = self._kept(person, snapshot.reserved[person.person_id])
             else:
                 choice = self._new(person, taken, next_suffix)
                 if choice.username is not None:

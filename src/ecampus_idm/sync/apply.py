@@ -12,7 +12,16 @@
 * Initial passwords come from ``passwords`` at apply time and go into the add itself
   (``TargetSpec.initial_password``: ``pwdReset`` on OpenLDAP, ``pwdLastSet=0`` on AD), so
   an account never exists without its password and the user must change it at first
-  login. A password never reaches the plan or a report.
+  login. A password never reaches the plan or a report. A ``set_password`` operation
+  writes a fresh one on an entry whose earlier add was never confirmed; a create found
+  already done gets its password the same way, since nobody knows the one it carried.
+* The report says which persons' operations the directory *confirmed*
+  (:attr:`ApplyReport.unsettled` lists the others: failed, not attempted, or sent on a
+  connection that was lost before the answer). The caller records, deposits and mails
+  only what was confirmed; the next run's read settles the rest.
+* A ``repair_member`` rewrites one membership in one modify (delete then add the member,
+  or add then delete it) so that OpenLDAP's memberof overlay writes the member's
+  ``memberOf`` again.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from ecampus_idm.errors import (
     IdmError,
     PreconditionFailedError,
 )
-from ecampus_idm.sync.model import Operation, OpKind
+from ecampus_idm.sync.model import EntryKind, Operation, OpKind
 from ecampus_idm.sync.plan import Plan
 from ecampus_idm.sync.target import TargetSpec
 
@@ -100,8 +109,14 @@ class ApplyReport:
         applied: Operations done, per kind.
         already: Operations found already done (re-run after an interruption).
         failures: Operations that failed, each with its reason.
-        not_attempted: Operations left when the directory stopped answering.
+        not_attempted: Operations left when the directory stopped answering (including
+            those sent without an answer before the connection was lost).
         interrupted: Why the run stopped early, if it did.
+        unsettled: Keys of persons with an operation that the directory did not confirm
+            (failed, not attempted or of unknown outcome): nothing of theirs may be
+            recorded as done.
+        passwords_set: Keys of persons whose initial password the directory holds now
+            (a confirmed create or ``set_password``).
     """
 
     plan_hash: str
@@ -110,6 +125,8 @@ class ApplyReport:
     failures: list[ApplyFailure] = field(default_factory=list)
     not_attempted: int = 0
     interrupted: str | None = None
+    unsettled: set[str] = field(default_factory=set, repr=False)
+    passwords_set: set[str] = field(default_factory=set, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -130,6 +147,7 @@ class ApplyReport:
             "already": self.already,
             "not_attempted": self.not_attempted,
             "interrupted": self.interrupted,
+            "unsettled": len(self.unsettled),
             "failures": [
                 {
                     "kind": f.kind.value,
@@ -199,14 +217,21 @@ class _Applier:
         self.progress = progress
         self.report = report
         self.attempted = 0
+        self.settled: set[int] = set()  # indexes of the operations the directory answered
+        self.index: dict[int, int] = {}
 
     def run(self, operations: tuple[Operation, ...]) -> ApplyReport:
+        self.index = {id(op): n for n, op in enumerate(operations)}
         try:
             for batch in _batches(operations):
                 self._batch(batch)
         except _Interrupted as stop:
             self.report.interrupted = str(stop)
             self.report.not_attempted = len(operations) - self.attempted
+            for n, op in enumerate(operations):
+                if n not in self.settled and op.entry_kind is EntryKind.PERSON:
+                    self.report.unsettled.add(op.key)
+        self.report.passwords_set -= self.report.unsettled
         return self.report
 
     def _batch(self, operations: list[Operation]) -> None:
@@ -234,6 +259,10 @@ class _Applier:
 
     def _done(self, op: Operation) -> None:
         self.attempted += 1
+        self.settled.add(self.index[id(op)])
+        person = op.entry_kind is EntryKind.PERSON
+        if person and op.set_password and op.key not in self.report.unsettled:
+            self.report.passwords_set.add(op.key)
         if self.progress is not None:
             self.progress(op)
 
@@ -242,6 +271,9 @@ class _Applier:
         self.report.failures.append(
             ApplyFailure(op.kind, op.key, op.dn, type(error).__name__, str(error))
         )
+        if op.entry_kind is EntryKind.PERSON:
+            self.report.unsettled.add(op.key)
+            self.report.passwords_set.discard(op.key)
 
     def _expect(self, op: Operation) -> Filter | None:
         if op.expect_version is None:
@@ -258,6 +290,11 @@ class _Applier:
             except EntryNotFoundError:
                 return False
             return True
+        if op.kind is OpKind.SET_PASSWORD:
+            self._set_password(op)
+            return True
+        if op.kind is OpKind.REPAIR_MEMBER:
+            return self._repair(op)
         changes = [Modification.replace(c.attribute, *c.after) for c in op.changes]
         self.directory.modify(op.dn, changes, expect=self._expect(op))
         return True
@@ -272,6 +309,7 @@ class _Applier:
             else:
                 ready.append(op)
         items = ((op.dn, self._create_attributes(op)) for op in ready)
+        again: list[Operation] = []
         try:
             for op, error in zip(ready, self.directory.add_many(items), strict=True):
                 if error is None:
@@ -279,12 +317,48 @@ class _Applier:
                 elif isinstance(error, EntryAlreadyExistsError) and self.spec.is_ours(
                     op.entry_kind, op.key, self.directory.get(op.dn)
                 ):
+                    if op.set_password:
+                        # Created by an earlier try whose answer was lost: the password
+                        # it carried is known to nobody, so it gets this one (once the
+                        # pipelined adds are all answered).
+                        again.append(op)
+                        continue
                     self.report.already += 1
                 else:
                     self._fail(op, error)
                 self._done(op)
         except DirectoryUnavailableError as exc:
             raise _Interrupted(str(exc)) from exc
+        for op in again:
+            self._one(op, self._set_password_again)
+
+    def _set_password(self, op: Operation) -> None:
+        """Write a fresh initial password (and its must-change flag) on an existing entry."""
+        if self.passwords is None:
+            raise _MissingPasswordError(op.dn)
+        attributes = self.spec.initial_password(self.passwords(op.key))
+        self.directory.modify(
+            op.dn, [Modification.replace(name, value) for name, value in attributes.items()]
+        )
+
+    def _set_password_again(self, op: Operation) -> bool:
+        self._set_password(op)
+        return False  # the entry was there: counted as already done
+
+    def _repair(self, op: Operation) -> bool:
+        """Rewrite one membership so that the directory writes its back-link again."""
+        assert op.member is not None  # noqa: S101 - a repair names its member
+        attribute = self.spec.member_attribute
+        missing = bool(op.changes and op.changes[0].after)
+        remove, add = (
+            Modification.delete(attribute, op.member),
+            Modification.add(attribute, op.member),
+        )
+        try:
+            self.directory.modify(op.dn, [remove, add] if missing else [add, remove])
+        except AttributeValueError:
+            return False  # the membership changed since the read: the next run sees it
+        return True
 
     def _create_attributes(self, op: Operation) -> dict[str, str | tuple[str, ...]]:
         attributes: dict[str, str | tuple[str, ...]] = dict(op.attributes)
@@ -366,9 +440,16 @@ class _MissingPasswordError(DirectoryError):
 def _batches(operations: Iterable[Operation]) -> list[list[Operation]]:
     """Group consecutive operations of the same kind (membership kinds together)."""
     batches: list[list[Operation]] = []
-    for _, group in groupby(
-        operations,
-        key=lambda o: "members" if o.kind in (OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER) else o.kind,
-    ):
+
+    def batch(op: Operation) -> str:
+        if op.kind in (OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER):
+            return "members"
+        if op.kind is OpKind.CREATE:
+            # Persons, then groups: a group added while its members' adds are still in
+            # flight would leave them without memberOf.
+            return f"create-{op.entry_kind.value}"
+        return op.kind.value
+
+    for _, group in groupby(operations, key=batch):
         batches.append(list(group))
     return batches

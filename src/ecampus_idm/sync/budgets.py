@@ -84,10 +84,15 @@ class TrippedBudget:
 DEFAULT_BUDGETS: tuple[Budget, ...] = (
     Budget(OpKind.DELETE, max_count=200, max_percent=2.0),
     Budget(OpKind.DELETE, max_percent=10.0, per="school"),
+    Budget(OpKind.GRACE, max_count=1000, max_percent=5.0),
+    Budget(OpKind.GRACE, max_percent=20.0, per="school"),
     Budget(OpKind.DISABLE, max_count=1000, max_percent=5.0),
     Budget(OpKind.DISABLE, max_percent=20.0, per="school"),
     Budget(OpKind.RENAME, max_count=200, max_percent=5.0),
     Budget(OpKind.REMOVE_MEMBER, max_count=2000, max_percent=10.0),
+    # A fresh password on existing entries follows an interrupted apply (a few hundred
+    # at most); thousands of them mean the store lost its accounts: a human looks first.
+    Budget(OpKind.SET_PASSWORD, max_count=1000, max_percent=10.0),
 )
 """Conservative defaults: a normal night stays far below them, a broken export does not."""
 

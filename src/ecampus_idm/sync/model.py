@@ -36,15 +36,28 @@ class EntryKind(StrEnum):
 
 
 class OpKind(StrEnum):
-    """The kinds of operations a plan contains, in the order apply runs them."""
+    """The kinds of operations a plan contains, in the order apply runs them.
+
+    Each is named for what it does to the person (or the group), so that a plan reviewer
+    sees a removal as one: ``grace`` starts the leaver's grace period, ``disable`` locks
+    the account, ``reactivate`` gives a locked or graced account back, ``delete`` removes
+    it. ``set_password`` gives an existing entry a fresh initial password (the add of an
+    interrupted run reached the directory but its outcome was never confirmed, so the
+    password it carried was never recorded or mailed). ``repair_member`` rewrites one
+    membership whose ``memberOf`` back-link disagrees with the group (OpenLDAP's memberof
+    overlay does not heal by itself).
+    """
 
     RENAME = "rename"
     CREATE = "create"
     UPDATE = "update"
-    ENABLE = "enable"
+    REACTIVATE = "reactivate"
+    GRACE = "grace"
     DISABLE = "disable"
+    SET_PASSWORD = "set_password"  # noqa: S105 - an operation name, not a secret
     ADD_MEMBER = "add_member"
     REMOVE_MEMBER = "remove_member"
+    REPAIR_MEMBER = "repair_member"
     DELETE = "delete"
 
 
@@ -91,7 +104,11 @@ class DesiredEntry:
         enabled: Whether the account should be usable (persons).
         members: Member DNs (groups); compared on normalised DNs.
         segment: Category/school for budgets and summaries.
-        initial_password: Whether a create sets an initial password (persons).
+        initial_password: Whether the account must get an initial password that this
+            run holds (persons): set in the add, or on the existing entry when an earlier
+            add was never confirmed.
+        status: The account status the entry stands for (``active``, ``grace``,
+            ``disabled``), which names a status change in the plan; ``""`` for groups.
     """
 
     kind: EntryKind
@@ -103,6 +120,7 @@ class DesiredEntry:
     members: frozenset[str] = frozenset()
     segment: Segment = field(default_factory=Segment)
     initial_password: bool = False
+    status: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", _frozen_attributes(self.attributes))
@@ -160,9 +178,10 @@ class Operation:
         segment: Category/school, for budgets and the summary.
         new_dn: Target DN of a rename.
         attributes: Full attributes of a create.
-        changes: Attribute changes of an update, enable or disable.
-        member: The member DN of an add/remove-member operation.
-        set_password: Whether a create sets an initial password.
+        changes: Attribute changes of an update, grace, disable or reactivate (a
+            repair's: the ``memberOf`` value missing or stale).
+        member: The member DN of an add/remove/repair-member operation.
+        set_password: Whether a create (or a ``set_password``) sets an initial password.
         expect_version: The change stamp the entry must still have (precondition).
     """
 

@@ -8,11 +8,19 @@ operations that make the second into the first, in a stable order:
   entry we do not manage is a :class:`~ecampus_idm.sync.model.Conflict`, never a write;
 * attributes are compared one by one and only the *owned* ones are forced; ``objectClass``
   is additive (classes added by others stay);
-* a change of the status attributes (account lock...) makes the operation an enable or a
-  disable, so budgets can count them;
+* a change of the status attributes (account lock...) is named by what it does to the
+  person: ``grace``, ``disable`` or ``reactivate`` (never an "update" that hides a
+  removal), so budgets count them and a reviewer sees them;
 * group membership is diffed member by member, on normalised DNs, assuming referential
   integrity (the directory rewrites or removes member values when a person is renamed or
-  deleted: refint on OpenLDAP, linked attributes on AD);
+  deleted: refint on OpenLDAP, linked attributes on AD); with
+  :attr:`PlanOptions.member_of_attribute` the persons' ``memberOf`` is compared with the
+  groups too, and a disagreement becomes a ``repair_member``;
+* a new account whose entry already exists (an interrupted run's add that was never
+  confirmed) gets a ``set_password``, so that the password mailed is the one it has;
+* ``frozen`` persons (their source was refused tonight) get no operation at all;
+* persons are created before groups, so that a group never lists a member that does not
+  exist yet (OpenLDAP's memberof overlay would give that member no ``memberOf``);
 * every modify carries the entry's change stamp as a precondition, so a plan applied
   after someone else changed the entry refuses to overwrite it.
 
@@ -24,8 +32,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecampus_idm.directory.dn import normalize_dn, parse_dn
@@ -44,7 +52,8 @@ from ecampus_idm.sync.model import (
 
 __all__ = ["FORMAT", "Plan", "PlanIntegrityError", "PlanOptions", "plan"]
 
-FORMAT = "ecampus-idm/plan/1"
+FORMAT = "ecampus-idm/plan/2"
+"""Version 2 names status changes by their effect (grace, disable, reactivate)."""
 _ORDER = {kind: index for index, kind in enumerate(OpKind)}
 
 
@@ -72,6 +81,9 @@ class PlanOptions:
         additive: Owned attributes the engine only adds to, never removes from.
         budgets: The safety budgets.
         segment_of: Segment of an observed entry (for deletes and percentage bases).
+        member_of_attribute: The back-link a managed person carries for each group that
+            lists it (``memberOf``), compared with the groups' members so that drift is
+            repaired; ``None`` when the target keeps no such attribute.
     """
 
     status_attributes: frozenset[str] = frozenset({"pwdaccountlockedtime", "ecampusaccountstatus"})
@@ -81,6 +93,7 @@ class PlanOptions:
     additive: frozenset[str] = frozenset({"objectclass"})
     budgets: tuple[Budget, ...] = DEFAULT_BUDGETS
     segment_of: Callable[[ObservedEntry], Segment] = field(default=_no_segment, compare=False)
+    member_of_attribute: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,12 +105,15 @@ class Plan:
         conflicts: What the plan refuses to do, and why.
         tripped: Budgets exceeded; a plan with any is held.
         hash: SHA-256 of the canonical JSON of operations and conflicts.
+        deferred: Operations left out because they concern a frozen person (one whose
+            source was refused tonight); not part of the hash.
     """
 
     operations: tuple[Operation, ...]
     conflicts: tuple[Conflict, ...] = ()
     tripped: tuple[TrippedBudget, ...] = ()
     hash: str = ""
+    deferred: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         if not self.hash:
@@ -131,6 +147,7 @@ class Plan:
             "format": FORMAT,
             "hash": self.hash,
             "held": self.held,
+            "deferred": self.deferred,
             "counts": self.counts(),
             "per_segment": self.counts_per_segment(),
             "tripped": [
@@ -178,7 +195,7 @@ class Plan:
         computed = _content_hash(operations, conflicts)
         if computed != data.get("hash"):
             raise PlanIntegrityError("its content does not match its hash")
-        return cls(operations, conflicts, tripped, computed)
+        return cls(operations, conflicts, tripped, computed, int(data.get("deferred", 0)))
 
     def summary(self) -> str:
         """A readable summary: counts per operation and per school, budgets, conflicts."""
@@ -194,6 +211,17 @@ class Plan:
         if self.held:
             lines.append(f"  apply with --approve {self.hash} after review")
         return "\n".join(lines)
+
+
+_STATUS_KINDS = {"grace": OpKind.GRACE, "disabled": OpKind.DISABLE, "active": OpKind.REACTIVATE}
+
+
+def _status_kind(target: DesiredEntry) -> OpKind:
+    """Name a change of the status attributes by what it does to the account."""
+    kind = _STATUS_KINDS.get(target.status)
+    if kind is not None:
+        return kind
+    return OpKind.REACTIVATE if target.enabled else OpKind.DISABLE
 
 
 def _content_hash(operations: tuple[Operation, ...], conflicts: tuple[Conflict, ...]) -> str:
@@ -214,6 +242,8 @@ def plan(
     desired: Iterable[DesiredEntry],
     observed: Iterable[ObservedEntry],
     options: PlanOptions | None = None,
+    *,
+    frozen: Collection[str] = (),
 ) -> Plan:
     """Compute the operations that turn ``observed`` into ``desired``.
 
@@ -221,16 +251,23 @@ def plan(
         desired: What the directory should hold for managed entries.
         observed: What the snapshot read found (managed and unmanaged entries).
         options: Comparison rules and budgets.
+        frozen: Keys of persons to leave exactly as they are: no operation on their
+            entry, no membership of theirs added, removed or repaired (a source they
+            depend on was refused, so what the desired state says of them is not known).
 
     Returns:
-        The plan; ``plan.held`` tells whether a budget tripped.
+        The plan; ``plan.held`` tells whether a budget tripped, ``plan.deferred`` how many
+        operations the frozen persons would have had.
     """
-    return _Planner(options or PlanOptions()).run(tuple(desired), tuple(observed))
+    return _Planner(options or PlanOptions(), frozenset(frozen)).run(
+        tuple(desired), tuple(observed)
+    )
 
 
 class _Planner:
-    def __init__(self, options: PlanOptions) -> None:
+    def __init__(self, options: PlanOptions, frozen: frozenset[str] = frozenset()) -> None:
         self.options = options
+        self.frozen = frozen
         self.operations: list[Operation] = []
         self.conflicts: list[Conflict] = []
 
@@ -279,13 +316,55 @@ class _Planner:
             current = managed.get(slot)
             if target.kind is EntryKind.GROUP and current is not None and slot not in duplicates:
                 self._members(target, current, renamed, deleted)
+        if self.options.member_of_attribute is not None:
+            self._back_links(managed, duplicates, renamed, deleted)
+        planned, deferred = self._freeze(self.operations, managed, wanted)
+        # Persons are created before the groups that list them: a member added to a
+        # group before its entry exists gets no memberOf from OpenLDAP's overlay.
         operations = sorted(
-            self.operations,
-            key=lambda op: (_ORDER[op.kind], op.entry_kind.value, op.key, op.member or ""),
+            planned,
+            key=lambda op: (
+                _ORDER[op.kind],
+                op.entry_kind is not EntryKind.PERSON,
+                op.key,
+                op.member or "",
+            ),
         )
         entries, members = self._bases(observed)
         tripped = check_budgets(operations, self.options.budgets, entries, members)
-        return Plan(tuple(operations), tuple(self.conflicts), tripped)
+        return Plan(tuple(operations), tuple(self.conflicts), tripped, deferred=deferred)
+
+    def _freeze(
+        self,
+        operations: list[Operation],
+        managed: Mapping[tuple[EntryKind, str], ObservedEntry],
+        wanted: Mapping[tuple[EntryKind, str], DesiredEntry],
+    ) -> tuple[list[Operation], int]:
+        """Leave out every operation on a frozen person; return the rest and the count."""
+        if not self.frozen:
+            return operations, 0
+        dns: set[str] = set()
+        for key in self.frozen:
+            slot = (EntryKind.PERSON, key)
+            if slot in managed:
+                dns.add(normalize_dn(managed[slot].dn))
+            if slot in wanted:
+                dns.add(normalize_dn(wanted[slot].dn))
+        member = self.options.member_attribute.lower()
+        kept: list[Operation] = []
+        for op in operations:
+            if op.entry_kind is EntryKind.PERSON and op.key in self.frozen:
+                continue
+            if op.member is not None and normalize_dn(op.member) in dns:
+                continue
+            if op.kind is OpKind.CREATE and op.entry_kind is EntryKind.GROUP and dns:
+                values = op.attributes.get(member, ())
+                left = tuple(v for v in values if normalize_dn(v) not in dns)
+                if len(left) != len(values):
+                    kept.append(replace(op, attributes={**op.attributes, member: left}))
+                    continue
+            kept.append(op)
+        return kept, len(operations) - len(kept)
 
     # -- per entry ---------------------------------------------------------------------------
 
@@ -348,13 +427,28 @@ class _Planner:
             # The rename sets the new naming value; later steps address the new DN.
             dn, version = target.dn, None
             skip = frozenset(kind.lower() for kind, _ in parse_dn(target.dn)[0])
+        if target.initial_password:
+            # The account is new to the store yet its entry exists: an earlier add reached
+            # the directory without its outcome being confirmed, and nobody holds the
+            # password it carried. It gets one this run holds. Apply runs it after the
+            # entry's other writes, which carry the stamp seen at planning; it carries none.
+            self.operations.append(
+                Operation(
+                    OpKind.SET_PASSWORD,
+                    target.kind,
+                    target.key,
+                    dn,
+                    segment=target.segment,
+                    set_password=True,
+                )
+            )
         changes = self._changes(target, current, skip)
         if not changes:
             return
         status = {c.attribute for c in changes} & self.options.status_attributes
         kind = OpKind.UPDATE
         if status:
-            kind = OpKind.ENABLE if target.enabled else OpKind.DISABLE
+            kind = _status_kind(target)
         self.operations.append(
             Operation(
                 kind,
@@ -430,6 +524,70 @@ class _Planner:
                     member=have[key],
                 )
             )
+
+    def _back_links(
+        self,
+        managed: Mapping[tuple[EntryKind, str], ObservedEntry],
+        duplicates: set[tuple[EntryKind, str]],
+        renamed: Mapping[str, str],
+        deleted: set[str],
+    ) -> None:
+        """Plan a repair for each person whose ``memberOf`` disagrees with the groups.
+
+        The groups' ``member`` values are the truth; a person's back-link to a managed
+        group that lists it is *missing*, one to a managed group that does not is
+        *stale*. Entries this plan renames or deletes, and pairs a member operation of
+        this plan already rewrites, are left to the next run's read.
+        """
+        attribute = self.options.member_of_attribute
+        assert attribute is not None  # noqa: S101 - the caller checked
+        placeholders = {normalize_dn(p) for p in self.options.placeholder_members}
+        touched = {
+            (normalize_dn(op.dn), normalize_dn(op.member))
+            for op in self.operations
+            if op.member is not None
+        }
+        groups: dict[str, ObservedEntry] = {}
+        listed: dict[str, set[str]] = {}
+        for slot, entry in managed.items():
+            dn = normalize_dn(entry.dn)
+            if slot[0] is not EntryKind.GROUP or slot in duplicates:
+                continue
+            if dn in deleted or dn in renamed:
+                continue
+            groups[dn] = entry
+            for value in entry.get(self.options.member_attribute):
+                member = normalize_dn(value)
+                if member not in placeholders:
+                    listed.setdefault(member, set()).add(dn)
+        for slot, entry in sorted(managed.items()):
+            dn = normalize_dn(entry.dn)
+            if slot[0] is not EntryKind.PERSON or slot in duplicates:
+                continue
+            if dn in deleted or dn in renamed:
+                continue
+            have = {normalize_dn(v) for v in entry.get(attribute)} & groups.keys()
+            want = listed.get(dn, set())
+            for group_dn in sorted(have ^ want):
+                if (group_dn, dn) in touched:
+                    continue
+                group = groups[group_dn]
+                link = (group.dn,)
+                self.operations.append(
+                    Operation(
+                        OpKind.REPAIR_MEMBER,
+                        EntryKind.GROUP,
+                        group.key or "",
+                        group.dn,
+                        changes=(
+                            AttributeChange(attribute, (), link)
+                            if group_dn in want
+                            else AttributeChange(attribute, link, ()),
+                        ),
+                        segment=self.options.segment_of(group),
+                        member=entry.dn,
+                    )
+                )
 
     def _bases(
         self, observed: tuple[ObservedEntry, ...]

@@ -12,6 +12,7 @@ from ecampus_idm.clock import FixedClock
 from ecampus_idm.config import Settings
 from ecampus_idm.connectors import open_connectors, write_sample
 from ecampus_idm.crypto import generate_key
+from ecampus_idm.mail.delivery import FLUSH_LOCK
 from ecampus_idm.mail.outbox import open_outbox
 from ecampus_idm.mail.wiring import keyring_from_settings
 from ecampus_idm.runner import NightlyRun, RunReport
@@ -60,7 +61,8 @@ def test_run_does_not_flush_while_mail_send_runs(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     clock = FixedClock.on(date(2026, 10, 2))
     store = MemoryStore(clock)
-    sending = store.start_run("mail.send")
+    # As `mail send` starts: holding the flush lock.
+    sending = store.start_run("mail.send", exclusive=True, lock=FLUSH_LOCK)
     report = _run(settings, store, clock)
     assert report.mail == {"skipped": f"mail send run {sending.run_id} in progress"}
     assert not (tmp_path / "mail").exists() or len(mailbox.Maildir(tmp_path / "mail")) == 0
