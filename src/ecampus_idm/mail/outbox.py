@@ -19,6 +19,7 @@ transaction) and :class:`MemoryOutbox`; :func:`open_outbox` gives the right one.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import string
 import threading
@@ -223,7 +224,12 @@ class Outbox(ABC):
 
     @abstractmethod
     def due(self, now: datetime, *, limit: int | None = None) -> list[OutboxMessage]:
-        """Return the queued or deferred messages due at ``now``, oldest first."""
+        """Return the queued or deferred messages due at ``now``, oldest first.
+
+        Oldest means due first, then queued first; messages queued at one instant (a
+        nightly run's) come in the order they were queued, never in the random order of
+        their ids.
+        """
 
     @abstractmethod
     def counts(self) -> dict[str, int]:
@@ -368,7 +374,10 @@ class SqlOutbox(Outbox):
             if row is not None:
                 return _message(row), False
             values = _new_row(message, now, self.keyring)
-            connection.execute(_INSERT, values)
+            # PostgreSQL numbers the row from its sequence; SQLite's writers take turns
+            # (BEGIN IMMEDIATE), so the largest number plus one is unique there.
+            insert = _INSERT if connection.dialect.name == "postgresql" else _INSERT_NEXT
+            connection.execute(insert, values)
             return _message(values), True
 
     def get(self, message_id: str) -> OutboxMessage | None:
@@ -383,7 +392,9 @@ class SqlOutbox(Outbox):
         t = mail_outbox
         with self._connection() as connection:
             rows = connection.execute(
-                sa.select(t).where(t.c.person_id == person_id).order_by(t.c.queued_at)
+                sa.select(t)
+                .where(t.c.person_id == person_id)
+                .order_by(t.c.queued_at, t.c.seq, t.c.message_id)
             ).all()
         return [_message(r) for r in rows]
 
@@ -393,7 +404,7 @@ class SqlOutbox(Outbox):
         query = (
             sa.select(t)
             .where(t.c.status.in_(_PENDING), t.c.next_attempt_at <= aware_utc("now", now))
-            .order_by(t.c.next_attempt_at, t.c.queued_at, t.c.message_id)
+            .order_by(t.c.next_attempt_at, t.c.queued_at, t.c.seq, t.c.message_id)
         )
         if limit is not None:
             query = query.limit(limit)
@@ -504,6 +515,9 @@ def new_message_id() -> str:
 
 _BY_KEY = sa.select(mail_outbox).where(mail_outbox.c.idempotency_key == sa.bindparam("b_key"))
 _INSERT = sa.insert(mail_outbox)
+_INSERT_NEXT = sa.insert(mail_outbox).values(
+    seq=sa.select(sa.func.coalesce(sa.func.max(mail_outbox.c.seq), 0) + 1).scalar_subquery()
+)
 _SEALED = sa.select(mail_outbox.c.sealed).where(mail_outbox.c.message_id == sa.bindparam("b_id"))
 _UPDATE_RECIPIENT = (
     sa.update(mail_recipients)
@@ -628,6 +642,7 @@ class MemoryOutbox(Outbox):
         self._keys: dict[str, str] = {}
         self._recipients: dict[str, RecipientRecord] = {}
         self._lock = threading.RLock()
+        self._seq = itertools.count(1)  # the queue order, as ``mail_outbox.seq``
 
     def __repr__(self) -> str:
         return f"MemoryOutbox({len(self._rows)} messages)"
@@ -639,6 +654,7 @@ class MemoryOutbox(Outbox):
             if existing is not None:
                 return _message(self._rows[existing]), False
             row = _new_row(message, now, self.keyring)
+            row["seq"] = next(self._seq)
             self._rows[row["message_id"]] = row
             self._keys[row["idempotency_key"]] = row["message_id"]
             return _message(row), True
@@ -651,7 +667,7 @@ class MemoryOutbox(Outbox):
     def messages_for(self, person_id: str) -> list[OutboxMessage]:
         """Return a person's messages, oldest first."""
         rows = [r for r in self._rows.values() if r["person_id"] == person_id]
-        return [_message(r) for r in sorted(rows, key=lambda r: r["queued_at"])]
+        return [_message(r) for r in sorted(rows, key=lambda r: (r["queued_at"], r["seq"]))]
 
     def due(self, now: datetime, *, limit: int | None = None) -> list[OutboxMessage]:
         """Return the queued or deferred messages due at ``now``, oldest first."""
@@ -662,7 +678,7 @@ class MemoryOutbox(Outbox):
                 for r in self._rows.values()
                 if r["status"] in _PENDING and r["next_attempt_at"] <= now
             ),
-            key=lambda r: (r["next_attempt_at"], r["queued_at"], r["message_id"]),
+            key=lambda r: (r["next_attempt_at"], r["queued_at"], r["seq"]),
         )
         return [_message(r) for r in rows[:limit]]
 

@@ -1,11 +1,15 @@
 """The mail pipeline's tables (live definitions) and their frozen migration step.
 
-Three tables, created by :func:`migrate_v5` (to register as schema version 5):
+Three tables, created by :func:`migrate_v5` (to register as schema version 5);
+:func:`migrate_v7` adds the outbox's queue order (version 7):
 
 ``mail_outbox``
     One row per message to send: who, why (purpose), to which address, its state and
     retries. ``idempotency_key`` is unique: one issuance gives one message, however often
-    it is enqueued. ``sealed`` holds the initial password *encrypted* (AES-GCM, see
+    it is enqueued. ``seq`` numbers the messages in the order they were queued (a nightly
+    run queues all its mails at one instant, and the message ids are random): the flush
+    takes the oldest first, and among those queued together, the first queued.
+    ``sealed`` holds the initial password *encrypted* (AES-GCM, see
     :mod:`ecampus_idm.crypto`) and is cleared once the message is sent.
 ``mail_recipients``
     Per person, the personal address the credentials were last sent to (to notice a
@@ -22,9 +26,21 @@ from sqlalchemy.engine import Connection
 
 from ecampus_idm.store.schema import NAMING, UtcDateTime
 
-__all__ = ["mail_outbox", "mail_recipients", "metadata", "migrate_v5", "password_custody"]
+__all__ = [
+    "OUTBOX_SEQUENCE",
+    "mail_outbox",
+    "mail_recipients",
+    "metadata",
+    "migrate_v5",
+    "migrate_v7",
+    "password_custody",
+]
 
 metadata = sa.MetaData(naming_convention=NAMING)
+
+OUTBOX_SEQUENCE = sa.Sequence("mail_outbox_seq", metadata=metadata)
+"""PostgreSQL's source of ``mail_outbox.seq`` (SQLite, whose writers take turns, takes the
+largest number plus one: see :class:`~ecampus_idm.mail.outbox.SqlOutbox`)."""
 
 mail_outbox = sa.Table(
     "mail_outbox",
@@ -47,6 +63,8 @@ mail_outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("last_error", sa.String(500), nullable=True),
     sa.Column("run_id", sa.BigInteger, nullable=True),
+    # Nullable only because SQLite cannot add a NOT NULL column; every row has one.
+    sa.Column("seq", sa.BigInteger, OUTBOX_SEQUENCE, nullable=True, index=True),
 )
 
 mail_recipients = sa.Table(
@@ -119,3 +137,25 @@ def migrate_v5(connection: Connection) -> None:
         sa.Column("discard_reason", sa.String(200), nullable=True),
     )
     frozen.create_all(connection)
+
+
+def migrate_v7(connection: Connection) -> None:
+    """Schema v7: ``mail_outbox.seq``, the order messages were queued in."""
+    # Frozen: plain DDL of this step's own, never edit, add a step instead.
+    connection.execute(sa.text("ALTER TABLE mail_outbox ADD COLUMN seq BIGINT"))
+    connection.execute(sa.text("CREATE INDEX ix_mail_outbox_seq ON mail_outbox (seq)"))
+    # The messages already queued keep the order the flush gave them (queued_at, then id).
+    ids = connection.execute(
+        sa.text("SELECT message_id FROM mail_outbox ORDER BY queued_at, message_id")
+    ).scalars()
+    numbered = [{"seq": n, "message_id": m} for n, m in enumerate(ids, start=1)]
+    if numbered:
+        connection.execute(
+            sa.text("UPDATE mail_outbox SET seq = :seq WHERE message_id = :message_id"),
+            numbered,
+        )
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("CREATE SEQUENCE mail_outbox_seq OWNED BY mail_outbox.seq"))
+        connection.execute(
+            sa.text("SELECT setval('mail_outbox_seq', :next, false)"), {"next": len(numbered) + 1}
+        )

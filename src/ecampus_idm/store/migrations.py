@@ -13,7 +13,7 @@ A database whose version is *newer* than the code is refused with
 schema it does not know.
 
 Feature packages own their tables: :mod:`ecampus_idm.passwords.sql` (step 4) and
-:mod:`ecampus_idm.mail.schema` (step 5) each define their live tables and a frozen step;
+:mod:`ecampus_idm.mail.schema` (steps 5 and 7) each define their live tables and a frozen step;
 this module lists them all.
 
 Adding a step: append a
@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ecampus_idm.clock import Clock
 from ecampus_idm.mail.schema import metadata as mail_metadata
-from ecampus_idm.mail.schema import migrate_v5
+from ecampus_idm.mail.schema import migrate_v5, migrate_v7
 from ecampus_idm.passwords.sql import metadata as passwords_metadata
 from ecampus_idm.passwords.sql import migrate_v4
 from ecampus_idm.store._engine import WRITE
@@ -207,6 +207,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "password resets: requests, tokens, rate counters, audit", migrate_v4),
     Migration(5, "mail outbox, recipients, password custody", migrate_v5),
     Migration(6, "run locks", _v6_run_locks),
+    Migration(7, "mail outbox queue order", migrate_v7),
 )
 """Every step, in order. Append only."""
 

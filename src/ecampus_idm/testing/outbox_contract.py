@@ -137,6 +137,17 @@ class OutboxContract:
         ]
         assert [m.message_id for m in outbox.due(T0 + timedelta(hours=1), limit=3)] == ids[:3]
 
+    def test_same_instant_is_due_in_the_order_queued(self, outbox: Outbox) -> None:
+        """Messages queued at one instant (one nightly run) are due in the order queued."""
+        ids = [outbox.enqueue(_message(f"k{i}", f"p{i}"), now=T0)[0].message_id for i in range(40)]
+        assert [m.message_id for m in outbox.due(T0)] == ids
+        assert [m.message_id for m in outbox.due(T0, limit=7)] == ids[:7]
+
+    def test_a_person_s_messages_come_in_the_order_queued(self, outbox: Outbox) -> None:
+        """A person's messages queued at one instant are listed in the order queued."""
+        ids = [outbox.enqueue(_message(f"k{i}"), now=T0)[0].message_id for i in range(12)]
+        assert [m.message_id for m in outbox.messages_for("p1")] == ids
+
     def test_recipient_address_is_remembered_normalised(self, outbox: Outbox) -> None:
         """The last address is kept with a lower-case domain."""
         outbox.remember_address("p1", "Jean@Example.BE", at=T0)

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tomllib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -34,6 +35,7 @@ from ecampus_idm.config import Settings, load_config
 from ecampus_idm.connectors import open_connectors, write_sample
 from ecampus_idm.crypto import generate_key
 from ecampus_idm.custody import open_custody
+from ecampus_idm.mail.address import normalise_email
 from ecampus_idm.mail.delivery import FlushReport, OutboxMailer
 from ecampus_idm.mail.outbox import MessageStatus, Outbox, OutboxMessage, open_outbox
 from ecampus_idm.mail.smtp import SmtpTransport
@@ -232,7 +234,14 @@ def test_550_for_one_recipient_fails_it_marks_it_and_support_says_so(world: Worl
     assert world.settings.sources is not None
     with open_connectors(world.settings.sources) as connectors:
         people = read_sources(world.settings, connectors, store=world.store, clock=world.clock)
-    student = next(p for p in people.people if p.enrolments and p.personal_email)
+    # One address, one mail: a parent's address shared by siblings fails every mail to it
+    # (next test). Which student comes first depends on the random pseudonym key.
+    shared = _shared_addresses(world)
+    student = next(
+        p
+        for p in people.people
+        if p.enrolments and p.personal_email and normalise_email(p.personal_email) not in shared
+    )
     (target,) = (m for m in world.pending() if m.person_id == student.person_id)
     world.server.refuse[target.to_address] = f"550 5.1.1 <{target.to_address}>: user unknown"
     queued = len(world.pending())
@@ -265,6 +274,28 @@ def test_550_for_one_recipient_fails_it_marks_it_and_support_says_so(world: Worl
     assert "550" in diagnosis.conclusion.en
     assert "refused" in diagnosis.conclusion.en
     assert target.to_address not in diagnosis.render("fr") + diagnosis.render("en")
+
+
+def test_550_for_a_shared_address_fails_every_mail_to_it(world: World) -> None:
+    """550 for a parent's address that two pupils share: both mails failed, both marked."""
+    shared = _shared_addresses(world)
+    assert shared, "the sample has siblings sharing a parent's address"
+    address = min(shared)
+    targets = [m for m in world.pending() if m.to_address == address]
+    assert len(targets) == shared[address]
+    world.server.refuse[address] = f"550 5.1.1 <{address}>: user unknown"
+    queued = len(world.pending())
+    report = world.flush()
+    assert (report.sent, report.failed, report.deferred) == (queued - len(targets), len(targets), 0)
+    assert world.server.to(address) == []
+    assert world.bouncing() == {m.person_id for m in targets}
+    _delivered_once(world, failed=len(targets))
+
+
+def _shared_addresses(world: World) -> dict[str, int]:
+    """The pending mails' addresses that more than one mail goes to, with their count."""
+    counts = Counter(m.to_address for m in world.pending())
+    return {address: n for address, n in counts.items() if n > 1}
 
 
 def test_connection_dropped_mid_data_loses_nothing(world: World) -> None:
