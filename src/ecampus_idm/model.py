@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "STAFF_ROLES",
     "AcademicYear",
     "Account",
     "AccountStatus",
@@ -63,6 +64,14 @@ class Role(StrEnum):
     STUDENT = "student"
     TEACHER = "teacher"
     ADMINISTRATIVE = "administrative"
+    STAFF = "staff"
+    """A member of the personnel whose function is not encoded: a personnel row with no
+    attribution at all. An account (mail, eduroam), no school; dropped once the person
+    holds a teacher or administrative role."""
+
+
+STAFF_ROLES = frozenset({Role.TEACHER, Role.ADMINISTRATIVE, Role.STAFF})
+"""The roles of the personnel office's people."""
 
 
 class StaffFunction(StrEnum):
@@ -242,8 +251,8 @@ class Person(_Value):
 
     @property
     def is_staff(self) -> bool:
-        """Whether the person holds a teacher or administrative role."""
-        return bool(self.roles & {Role.TEACHER, Role.ADMINISTRATIVE})
+        """Whether the person is staff: teacher, administrative, or function not encoded."""
+        return bool(self.roles & STAFF_ROLES)
 
     @property
     def display_name(self) -> str:

@@ -455,7 +455,7 @@ def _single(person_id: str, record: ValidRecord) -> Person:
         birth_date=record.birth_date,
         niss_pseudonym=record.niss_pseudonym,
         personal_email=record.personal_email,
-        roles=frozenset(() if role is None else (role,)),
+        roles=frozenset((role,)),
         source_keys=frozenset((key,)),
         enrolments=() if enrolment is None else (enrolment,),
         attributions=() if attribution is None else (attribution,),
@@ -475,9 +475,7 @@ def _merged(person_id: str, records: list[ValidRecord]) -> Person:
         key = keys.get(pair)
         if key is None:
             key = keys[pair] = SourceKey(source=pair[0], matricule=pair[1])
-        role = record.role
-        if role is not None:
-            roles.add(role)
+        roles.add(record.role)
         birth_date = birth_date or record.birth_date
         personal_email = personal_email or record.personal_email
         pseudonym = pseudonym or record.niss_pseudonym
@@ -488,6 +486,8 @@ def _merged(person_id: str, records: list[ValidRecord]) -> Person:
         if attribution is not None:
             attributions[attribution] = None
     ordered = sorted(attributions, key=lambda a: (a.start, a.school, a.end or date.max))
+    if roles & {Role.TEACHER, Role.ADMINISTRATIVE}:
+        roles.discard(Role.STAFF)  # another row says what the staff member does
     return Person(
         person_id=person_id,
         given_name=lead.given_name,

@@ -8,7 +8,11 @@ the row (all of them at once, so that the secretariat fixes a row in one go).
 Hard fields quarantine the row when they are missing or wrong: the matricule, the names,
 any value that cannot be read (a date, a code, a yes/no), a national number with a bad
 checksum. Soft fields may be missing: a person without personal e-mail, birth date or
-national number is kept with ``None`` so that policies can say what is missing.
+national number is kept with ``None`` so that policies can say what is missing. A
+personnel row whose attribution columns are all empty, function included, is a staff
+member without attribution (:attr:`~ecampus_idm.model.Role.STAFF`): kept, for an
+account without school access; an attribution started but incomplete (a school without
+start date or function) quarantines the row.
 
 The national number leaves this module only as its keyed pseudonym.
 """
@@ -128,11 +132,11 @@ class ValidRecord(NamedTuple):
         return f"ValidRecord({shown})"
 
     @property
-    def role(self) -> Role | None:
-        """The role this row gives its person (``None``: staff without a function)."""
+    def role(self) -> Role:
+        """The role this row gives its person (staff without a function: ``STAFF``)."""
         if self.kind is SourceKind.STUDENT:
             return Role.STUDENT
-        return _ROLES[self.function] if self.function is not None else None
+        return _ROLES[self.function] if self.function is not None else Role.STAFF
 
     def enrolment(self, key: SourceKey) -> Enrolment | None:
         """Return the enrolment this row describes (students), with ``key`` as source."""
@@ -506,7 +510,8 @@ class RecordValidator:
                 problems.append((IssueCode.INVALID_BOOLEAN, field_))
         return department, year, complete, tuple(problems)
 
-    def _function(self, row: _Row) -> StaffFunction | None:
+    def _function(self, row: _Row, *, attributed: bool) -> StaffFunction | None:
+        """Return the row's function; ``attributed``: an attribution column is filled."""
         if (
             LogicalField.FUNCTION not in self._mapped
             and LogicalField.FUNCTION not in self.profile.constants
@@ -514,8 +519,9 @@ class RecordValidator:
             return StaffFunction.TEACHER
         word = row.text(LogicalField.FUNCTION)
         if not word:
-            row.fail(IssueCode.MISSING_VALUE, LogicalField.FUNCTION)
-            return None
+            if attributed:
+                row.fail(IssueCode.MISSING_VALUE, LogicalField.FUNCTION)
+            return None  # no attribution at all: staff whose function is not encoded
         folded = word.casefold()
         function = self.profile.function_codes.get(folded)
         if function is None:
@@ -525,12 +531,13 @@ class RecordValidator:
         return function
 
     def _attribution(self, row: _Row) -> _Values:
-        function = self._function(row)
         has_school = bool(row.text(LogicalField.SCHOOL))
+        raw_start = row.text(LogicalField.START)
+        attributed = bool(has_school or raw_start or row.text(LogicalField.END))
+        function = self._function(row, attributed=attributed)
         start = self._date(row, LogicalField.START)
         end = self._date(row, LogicalField.END)
-        raw_start = row.text(LogicalField.START)
-        if not (has_school or raw_start or row.text(LogicalField.END)):
+        if not attributed:
             return None, None, None, None, True, function, None, None
         school, category = self._school(row)
         if not raw_start:

@@ -106,7 +106,9 @@ class RetrySettings(_Section):
 
 
 class PopulationMail(_Section):
-    """Overrides for one population (a role: ``student``, ``teacher``, ``administrative``).
+    """Overrides for one population: a role.
+
+    ``student``, ``teacher``, ``administrative`` or ``staff`` (function not encoded).
 
     Attributes:
         language: The mail's language for that population.
@@ -187,10 +189,11 @@ class MailSettings(_Section):
     @field_validator("populations")
     @classmethod
     def _known_roles(cls, value: dict[str, PopulationMail]) -> dict[str, PopulationMail]:
-        unknown = sorted(set(value) - {"student", "teacher", "administrative"})
+        unknown = sorted(set(value) - {"student", "teacher", "administrative", "staff"})
         if unknown:
             raise ValueError(
-                f"populations are student, teacher or administrative (not {', '.join(unknown)})"
+                "populations are student, teacher, administrative or staff"
+                f" (not {', '.join(unknown)})"
             )
         return value
 

@@ -44,7 +44,7 @@ __all__ = ["Addressee", "WelcomeDesk"]
 
 log = logging.getLogger(__name__)
 
-_ROLE_ORDER = (Role.STUDENT, Role.TEACHER, Role.ADMINISTRATIVE)
+_ROLE_ORDER = (Role.STUDENT, Role.TEACHER, Role.ADMINISTRATIVE, Role.STAFF)
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class Addressee:
         username: Their account.
         display_name: How to greet them.
         email: The personal address in the sources (``None``: none encoded).
-        roles: Their roles (the first of student, teacher, administrative picks the
-            population's templates and language).
+        roles: Their roles (the first of student, teacher, administrative, staff picks
+            the population's templates and language).
     """
 
     person_id: str

@@ -248,6 +248,8 @@ def _affiliations(roles: frozenset[Role]) -> tuple[str, ...]:
         values |= {"faculty", "employee"}
     if Role.ADMINISTRATIVE in roles:
         values |= {"staff", "employee"}
+    if Role.STAFF in roles:
+        values.add("employee")  # function not encoded: neither faculty nor staff
     return tuple(sorted(values))
 
 
@@ -256,6 +258,7 @@ def _primary(roles: frozenset[Role]) -> str:
         (Role.TEACHER, "faculty"),
         (Role.ADMINISTRATIVE, "staff"),
         (Role.STUDENT, "student"),
+        (Role.STAFF, "employee"),
     ):
         if role in roles:
             return affiliation

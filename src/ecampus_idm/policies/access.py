@@ -33,7 +33,7 @@ from datetime import date, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from ecampus_idm.model import Attribution, Enrolment, Person, Role
+from ecampus_idm.model import STAFF_ROLES, Attribution, Enrolment, Person, Role
 from ecampus_idm.policies._text import (
     CATEGORY_EN,
     CATEGORY_FR,
@@ -51,7 +51,7 @@ from ecampus_idm.policies.settings import AccessSettings
 __all__ = ["Access", "AccessPolicy"]
 
 _FUNCTION_FR = {"teacher": "enseignant", "administrative": "administratif"}
-_STAFF_ROLES = frozenset({Role.TEACHER, Role.ADMINISTRATIVE})
+_STAFF_ROLES = STAFF_ROLES
 
 
 class Access(BaseModel):

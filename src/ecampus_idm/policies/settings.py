@@ -47,7 +47,7 @@ from pydantic import (
     model_validator,
 )
 
-from ecampus_idm.model import Category, Code, Role
+from ecampus_idm.model import STAFF_ROLES, Category, Code, Role
 from ecampus_idm.policies._alphabet import shape_entropy_bits, shape_length
 
 __all__ = [
@@ -352,7 +352,7 @@ class LifecycleSettings(_Section):
         ones; someone who was both, or whose roles are unknown, gets the longer of each.
         """
         student = Role.STUDENT in roles
-        staff = bool(roles & {Role.TEACHER, Role.ADMINISTRATIVE})
+        staff = bool(roles & STAFF_ROLES)
         if student and not staff:
             return self.students
         if staff and not student:

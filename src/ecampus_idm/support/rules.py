@@ -457,6 +457,20 @@ def no_attribution(facts: Facts) -> Conclusion | None:
             f"{facts.school.name} opens on that day.",
             {"opens_on": day.isoformat() if day else "", "school": facts.school.code},
         )
+    if not person.attributions:
+        return Conclusion(
+            ConclusionCode.NO_ATTRIBUTION,
+            FaqStep.ATTRIBUTION,
+            "Le compte existe (messagerie, eduroam), mais le bureau du personnel n'a encodé "
+            "aucune attribution : il ne donne accès aux informations d'aucune catégorie ni "
+            f"école, dont {facts.school.name} ({facts.school.code}). Le bureau du personnel "
+            "doit encoder l'attribution ; l'accès suit la nuit d'après.",
+            "The account exists (mail, eduroam), but the personnel office has encoded no "
+            "attribution: it gives no access to the information of any category or school, "
+            f"{facts.school.name} ({facts.school.code}) included. The personnel office must "
+            "encode the attribution; access follows the next night.",
+            {"school": facts.school.code, "attributions": "none"},
+        )
     return Conclusion(
         ConclusionCode.NO_ATTRIBUTION,
         FaqStep.ATTRIBUTION,

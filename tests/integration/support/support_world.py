@@ -147,6 +147,22 @@ STAFF_ROWS = [
             "",
         ]
     ),
+    # Gilles: encoded by the personnel office, no attribution yet (every column empty).
+    ";".join(
+        [
+            "P0002",
+            "Noël",
+            "Gilles",
+            "03/05/1979",
+            niss(date(1979, 5, 3), 108),
+            "gilles.noel@gmail.com",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    ),
 ]
 
 
@@ -231,7 +247,7 @@ def school_group(
     ldap_directory: LdapDirectory,
     sqlite_settings: StoreSettings,
 ) -> Iterator[School]:
-    """The exports of seven people, the throwaway slapd and a SQLite store, on 10 Sept 2026."""
+    """The exports of eight people, the throwaway slapd and a SQLite store, on 10 Sept 2026."""
     _write(tmp_path / "secretariat-he.csv", STUDENT_HEADER, HE_ROWS)
     _write(tmp_path / "secretariat-sec.csv", STUDENT_HEADER, SEC_ROWS)
     _write(tmp_path / "personnel.csv", STAFF_HEADER, STAFF_ROWS)

@@ -109,6 +109,31 @@ def test_teacher_without_attribution_in_the_asked_school(school_group: School) -
     assert "bureau du personnel" in diagnosis.conclusion.fr
 
 
+def test_staff_member_without_any_attribution_has_an_account_without_school(
+    school_group: School,
+) -> None:
+    """Encoded with no attribution: an active account on slapd, no school, "no attribution"."""
+    school_group.run()
+    diagnosis = school_group.diagnose(
+        Lookup(school="HEC-MONS", name="Gilles Noël", birth_date=date(1979, 5, 3))
+    )
+    assert diagnosis.status == "active"
+    assert diagnosis.username == "gilles.noel"
+    directory = school_group.settings.directory
+    assert directory is not None
+    entry = school_group.directory.get(f"uid=gilles.noel,{directory.people_dn}")
+    assert entry is not None
+    assert "ecampusSchool" not in entry
+    assert sorted(entry.get("eduPersonAffiliation")) == ["employee", "member"]
+    assert entry.get("mail") == ("gilles.noel@ecampus.test",)
+    assert diagnosis.conclusion.code is ConclusionCode.NO_ATTRIBUTION
+    assert diagnosis.conclusion.step is FaqStep.ATTRIBUTION
+    assert "aucune attribution" in diagnosis.conclusion.fr
+    assert "bureau du personnel" in diagnosis.conclusion.fr
+    assert "no attribution" in diagnosis.conclusion.en
+    assert diagnosis.conclusion.data["attributions"] == "none"
+
+
 def test_teacher_with_attribution_in_the_asked_school_is_not_told_to_get_one(
     school_group: School,
 ) -> None:

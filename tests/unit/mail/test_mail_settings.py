@@ -33,8 +33,8 @@ def test_good_keys_are_accepted() -> None:
 
 
 def test_unknown_population_is_refused() -> None:
-    """Populations are the three roles."""
-    with pytest.raises(ValidationError, match="student, teacher or administrative"):
+    """Populations are the roles (staff: function not encoded)."""
+    with pytest.raises(ValidationError, match="student, teacher, administrative or staff"):
         MailSettings.model_validate({"populations": {"parents": {"language": "nl"}}})
 
 
