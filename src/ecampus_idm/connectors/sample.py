@@ -424,8 +424,13 @@ class _Population:
             "national_number": gen.niss_text(human),
             "personal_email": human.email or "",
         }
+        # The first staff member teaches in PS, known to its secretariat: every export of
+        # a sample has a data row, however small (an empty export is refused).
+        first = not self.writers["secretariat-ps-staff"].rows
         for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
             category = rng.choice(("HE", "HE", "PS", "SEC"))
+            if first:
+                category = "PS"
             school = rng.choice(_schools(category))
             function = "ENS" if rng.random() < _TEACHERS else "ADM"
             start = date(gen.year - rng.randrange(0, 15), 9, 1)
@@ -442,7 +447,10 @@ class _Population:
             }
             self.writers["personnel"].write(gen, values, _STAFF_DEFECTS)
             human.sources.add("personnel")
-            if category == "PS" and rng.random() < 0.8:  # noqa: PLR2004 - PS secretariat knows them
+            # (random() only drawn for PS, as ever: the same seed gives the same files)
+            known = category == "PS" and rng.random() < 0.8  # noqa: PLR2004 - most of them
+            if known or (category == "PS" and first):
+                first = False
                 values = values | {
                     "matricule": ps_matricule,
                     "national_number": ps_niss,

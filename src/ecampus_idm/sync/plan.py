@@ -357,6 +357,11 @@ class _Planner:
                 continue
             if op.member is not None and normalize_dn(op.member) in dns:
                 continue
+            if op.kind is OpKind.DELETE and op.entry_kind is EntryKind.GROUP:
+                group = managed.get((EntryKind.GROUP, op.key))
+                listed = group.get(member) if group is not None else ()
+                if any(normalize_dn(v) in dns for v in listed):
+                    continue  # a group a frozen person is in stays, with them
             if op.kind is OpKind.CREATE and op.entry_kind is EntryKind.GROUP and dns:
                 values = op.attributes.get(member, ())
                 left = tuple(v for v in values if normalize_dn(v) not in dns)

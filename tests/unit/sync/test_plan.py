@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -294,3 +295,129 @@ def test_budget_per_school_names_the_school() -> None:
     assert tripped.scope == "S2"
     assert tripped.count == 8
     assert "80.0 % of 10" in tripped.message
+
+
+# -- issue 13: operations named by what they do; frozen persons; back-links -------------
+
+
+def _with_status(entry: DesiredEntry, status: str, *, enabled: bool = True) -> DesiredEntry:
+    attributes = {**entry.attributes, "ecampusAccountStatus": (status,)}
+    return replace(
+        entry,
+        attributes=attributes,
+        owned=entry.owned | {"ecampusaccountstatus"},
+        enabled=enabled,
+        status=status,
+    )
+
+
+@pytest.mark.parametrize(
+    ("was", "now", "kind"),
+    [
+        ("active", "grace", OpKind.GRACE),
+        ("grace", "disabled", OpKind.DISABLE),
+        ("grace", "active", OpKind.REACTIVATE),
+        ("disabled", "active", OpKind.REACTIVATE),
+    ],
+)
+def test_status_change_is_named_by_its_effect(was: str, now: str, kind: OpKind) -> None:
+    """active → grace is a grace (it was planned as "enable"), and so on."""
+    jean = desired("p1", "jean")
+    target = _with_status(jean, now, enabled=now != "disabled")
+    (op,) = plan([target], [observed(_with_status(jean, was))]).operations
+    assert op.kind is kind
+
+
+def test_grace_has_a_budget() -> None:
+    """Thousands of people moved to grace at once are held like deletes are."""
+    people = [desired(f"p{n}", f"u{n}") for n in range(200)]
+    seen = [observed(_with_status(p, "active")) for p in people]
+    result = plan([_with_status(p, "grace") for p in people], seen)
+    assert result.counts() == {"grace": 200}
+    assert result.held
+    assert any(t.budget.kind is OpKind.GRACE for t in result.tripped)
+
+
+def test_frozen_person_gets_no_operation_of_any_kind() -> None:
+    """Status, attributes, memberships and deletes of a frozen person are all deferred."""
+    jean, anne = desired("p1", "jean"), desired("p2", "anne")
+    staff, old = group("STAFF", [anne]), group("OLD", [])
+    seen = [
+        observed(_with_status(jean, "active")),
+        observed(anne, sn=("Before",)),
+        observed_group(staff, [jean.dn]),
+        observed_group(old, [jean.dn]),
+    ]
+    wanted = [_with_status(jean, "grace"), anne, staff]
+    free = plan(wanted, seen)
+    assert free.counts() == {
+        "grace": 1,
+        "update": 1,
+        "add_member": 1,
+        "remove_member": 1,
+        "delete": 1,
+    }
+    frozen = plan(wanted, seen, frozen={"p1"})
+    assert [(op.kind, op.key) for op in frozen.operations] == [
+        (OpKind.UPDATE, "p2"),
+        (OpKind.ADD_MEMBER, "STAFF"),
+    ]
+    assert frozen.deferred == 3
+    assert Plan.from_json(frozen.to_json()).deferred == 3
+
+
+def test_frozen_person_is_left_out_of_a_new_group() -> None:
+    """A group created tonight does not list a frozen person (their roles are unknown)."""
+    jean, anne = desired("p1", "jean"), desired("p2", "anne")
+    team = group("TEAM", [jean, anne])
+    result = plan([jean, anne, team], [observed(jean), observed(anne)], frozen={"p1"})
+    (create,) = result.operations
+    assert create.attributes["member"] == ("cn=nobody", anne.dn)  # the placeholder stays
+
+
+def test_persons_are_created_before_groups() -> None:
+    """A group must never be added before its members exist (they would lack memberOf)."""
+    people = [desired(f"p{n}", f"u{n}") for n in range(3)]
+    result = plan([group("ALL", people), *people], [])
+    kinds = [op.entry_kind for op in result.operations]
+    assert kinds == [EntryKind.PERSON] * 3 + [EntryKind.GROUP]
+
+
+def test_existing_entry_of_a_new_account_gets_a_password() -> None:
+    """An add that reached the directory unconfirmed: the entry gets a password we hold."""
+    jean = replace(desired("p1", "jean"), initial_password=True)
+    (op,) = plan([jean], [observed(jean)]).operations
+    assert (op.kind, op.set_password, op.expect_version) == (OpKind.SET_PASSWORD, True, None)
+
+
+def _back_linked(entry: DesiredEntry, *groups: str) -> ObservedEntry:
+    seen = observed(entry)
+    attributes = {**seen.attributes, "memberof": tuple(groups)}
+    return replace(seen, attributes=attributes)
+
+
+def test_member_of_drift_is_planned_as_repairs() -> None:
+    """Missing and stale back-links become repairs; agreeing ones plan nothing."""
+    jean, anne = desired("p1", "jean"), desired("p2", "anne")
+    staff, team = group("STAFF", [jean, anne]), group("TEAM", [])
+    options = PlanOptions(member_of_attribute="memberof")
+    seen = [
+        _back_linked(jean, team.dn),  # lacks STAFF, has TEAM that does not list it
+        _back_linked(anne, staff.dn.upper()),  # agrees (spelling aside)
+        observed_group(staff, [jean.dn, anne.dn]),
+        observed_group(team, []),
+    ]
+    result = plan([jean, anne, staff, team], seen, options)
+    repairs = {(op.key, op.member, op.changes[0].after) for op in result.operations}
+    assert repairs == {("STAFF", jean.dn, (staff.dn,)), ("TEAM", jean.dn, ())}
+    assert {op.kind for op in result.operations} == {OpKind.REPAIR_MEMBER}
+    assert plan([jean, anne, staff, team], seen).is_empty  # a target without back-links
+
+
+def test_a_membership_this_plan_changes_is_not_also_repaired() -> None:
+    """The add itself writes the back-link: no repair on top of it."""
+    jean = desired("p1", "jean")
+    staff = group("STAFF", [jean])
+    options = PlanOptions(member_of_attribute="memberof")
+    result = plan([jean, staff], [_back_linked(jean), observed_group(staff, [])], options)
+    assert result.counts() == {"add_member": 1}
