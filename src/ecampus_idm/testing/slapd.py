@@ -130,6 +130,8 @@ class SlapdServer:
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _owns_workdir: bool = field(default=True, repr=False)
     _stopper: _Stoppable | None = field(default=None, repr=False)
+    _command: tuple[str, ...] = field(default=(), repr=False)
+    _log_path: Path | None = field(default=None, repr=False)
 
     @property
     def people_dn(self) -> str:
@@ -168,6 +170,63 @@ class SlapdServer:
         if self._stopper is not None:
             return True
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the local slapd, or ``None`` (stopped, or run in a container)."""
+        if self._process is None or self._process.poll() is not None:
+            return None
+        return self._process.pid
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as a crash would (fault tests).
+
+        Open connections are cut without an answer; what slapd had written to its mdb
+        database stays (the memory map survives the process), so :meth:`start_again`
+        finds the entries that were added before the kill. Idempotent.
+
+        Raises:
+            ServerStartError: If the server runs in a container (not supported).
+        """
+        self._local_only("kill")
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def start_again(self, ready_timeout: float = 10.0) -> None:
+        """Start a server stopped by :meth:`kill` again: same ports, configuration, data.
+
+        Connections made before the kill stay broken: open new ones (:meth:`connect`).
+        Does nothing if the server is running.
+
+        Raises:
+            ServerStartError: If it does not come up (a port taken meanwhile, a
+                database that cannot be recovered), or runs in a container.
+        """
+        self._local_only("start_again")
+        if self.is_running():
+            return
+        log_path = self._log_path or self.workdir / "slapd.log"
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(
+                list(self._command),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self._process = process
+        ports = [int(u.rsplit(":", 1)[1]) for u in (self.url, self.ldaps_url)]
+        _wait_until_ready(process, ports, log_path, ready_timeout)
+
+    def restart(self, ready_timeout: float = 10.0) -> None:
+        """:meth:`kill` the server, then :meth:`start_again` it on the same data."""
+        self.kill()
+        self.start_again(ready_timeout)
+
+    def _local_only(self, what: str) -> None:
+        if self._stopper is not None or not self._command:
+            raise ServerStartError("slapd", f"{what}() needs a local slapd started here")
 
     def stop(self) -> None:
         """Stop the server and remove its folder."""
@@ -257,24 +316,15 @@ def _start_once(
     ldapi = "ldapi://" + quote(str(workdir / "ldapi"), safe="")
     urls = f"ldap://127.0.0.1:{ldap_port}/ ldaps://127.0.0.1:{ldaps_port}/ {ldapi}"
     log_path = workdir / "slapd.log"
+    command = (str(layout.slapd), "-d", "0", "-F", str(workdir / "slapd.d"), "-h", urls)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [str(layout.slapd), "-d", "0", "-F", str(workdir / "slapd.d"), "-h", urls],
+            list(command),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise ServerStartError("slapd", f"exited with {process.returncode}", _tail(log_path))
-        if _accepts(ldap_port) and _accepts(ldaps_port):
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            raise ServerStartError("slapd", f"not ready after {timeout} s", _tail(log_path))
-        time.sleep(0.02)
+    _wait_until_ready(process, [ldap_port, ldaps_port], log_path, timeout)
     return SlapdServer(
         url=f"ldap://127.0.0.1:{ldap_port}",
         ldaps_url=f"ldaps://127.0.0.1:{ldaps_port}",
@@ -285,7 +335,26 @@ def _start_once(
         workdir=root if owns else workdir,
         _process=process,
         _owns_workdir=owns,
+        _command=command,
+        _log_path=log_path,
     )
+
+
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], ports: list[int], log_path: Path, timeout: float
+) -> None:
+    """Wait until slapd accepts connections on every port; kill it if it does not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise ServerStartError("slapd", f"exited with {process.returncode}", _tail(log_path))
+        if all(_accepts(port) for port in ports):
+            return
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise ServerStartError("slapd", f"not ready after {timeout} s", _tail(log_path))
+        time.sleep(0.02)
 
 
 def write_slapd_config(
