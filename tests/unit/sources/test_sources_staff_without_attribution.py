@@ -133,9 +133,7 @@ def test_entry_is_an_employee_without_school(tmp_path: Path) -> None:
     person = _person(tmp_path)
     entry = OpenLdapProfile(
         people_dn="ou=people,dc=t", groups_dn="ou=groups,dc=t", mail_domain="ecampus.test"
-    ).person(
-        person, _verdict(person), CLOCK.today()
-    )
+    ).person(person, _verdict(person), CLOCK.today())
     assert entry is not None
     attributes = {k.casefold(): v for k, v in entry.attributes.items()}
     assert attributes["edupersonaffiliation"] == ("employee", "member")
