@@ -32,6 +32,7 @@ __all__ = [
     "AccountStatus",
     "Attribution",
     "Category",
+    "EmailIssue",
     "Enrolment",
     "Person",
     "Role",
@@ -72,6 +73,15 @@ class Role(StrEnum):
 
 STAFF_ROLES = frozenset({Role.TEACHER, Role.ADMINISTRATIVE, Role.STAFF})
 """The roles of the personnel office's people."""
+
+
+class EmailIssue(StrEnum):
+    """What is wrong with the personal e-mail address a source encoded."""
+
+    INVALID = "invalid"
+    """Encoded but not an address (a typo in its syntax or domain): the account is
+    created, the welcome mail waits until the secretariat or the personnel office
+    corrects it."""
 
 
 class StaffFunction(StrEnum):
@@ -226,6 +236,8 @@ class Person(_Value):
         birth_date: Date of birth.
         niss_pseudonym: Keyed pseudonym (HMAC) of the national number; never the number.
         personal_email: The personal address for the welcome mail and password resets.
+        email_issue: Why there is no ``personal_email`` although a source encoded one
+            (``None``: the address is valid, or none was encoded).
         roles: The roles the person holds now.
         source_keys: The person's identifiers in every source that knows them.
         enrolments: Current and future enrolments (students).
@@ -239,6 +251,7 @@ class Person(_Value):
     birth_date: date | None = None
     niss_pseudonym: str | None = Field(default=None, repr=False)
     personal_email: str | None = None
+    email_issue: EmailIssue | None = None
     roles: frozenset[Role] = frozenset()
     source_keys: frozenset[SourceKey] = frozenset()
     enrolments: tuple[Enrolment, ...] = ()

@@ -50,7 +50,7 @@ from ecampus_idm.mail.delivery import FLUSH_LOCK, OutboxMailer
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
 from ecampus_idm.mail.wiring import build_mailer, keyring_from_settings
 from ecampus_idm.mapping.active_directory import profile_for
-from ecampus_idm.model import Account, AccountStatus, Person, Role
+from ecampus_idm.model import Account, AccountStatus, EmailIssue, Person, Role
 from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
 from ecampus_idm.store.base import (
@@ -159,6 +159,7 @@ class _Fate:
     display_name: str
     reason: tuple[str, str] | None  # the lifecycle decision, French and English
     email: str | None = field(default=None, repr=False)  # where the welcome mail goes
+    email_issue: EmailIssue | None = None  # why there is no email (a typo): the mail is held
 
     @classmethod
     def of(cls, verdict: PersonVerdict, person: Person | None) -> _Fate:
@@ -178,6 +179,7 @@ class _Fate:
             display_name=person.display_name if person is not None else "",
             reason=(decision.reason.fr, decision.reason.en) if decision else None,
             email=person.personal_email if person is not None else None,
+            email_issue=person.email_issue if person is not None else None,
         )
 
 
@@ -559,7 +561,12 @@ class NightlyRun:
             if fate.person_id in failed or not fate.username or fate.status is None:
                 continue
             who = Addressee(
-                fate.person_id, fate.username, fate.display_name, fate.email, fate.roles
+                fate.person_id,
+                fate.username,
+                fate.display_name,
+                fate.email,
+                fate.roles,
+                email_issue=fate.email_issue,
             )
             password = passwords.get(fate.person_id)
             if password is not None:

@@ -20,9 +20,11 @@ curly, hyphens, ``œ``), valid national numbers (births before and after 2000, s
 numbers) and matricules with leading zeros. Pupils of one family share a parent's
 e-mail; some staff teach in Promotion Sociale and appear in its secretariat's export too;
 some teachers study at the Haute École. A share of rows carries exactly one defect each
-(bad checksum, lost leading zero, impossible date, bad e-mail, missing matricule or name,
-unknown school, stray delimiter, bad yes/no, attribution ending before it starts), so
-that the quarantine report has something of each kind. Everything follows from the seed.
+(bad checksum, lost leading zero, impossible date, missing matricule or name, unknown
+school, stray delimiter, bad yes/no, attribution ending before it starts), so that the
+quarantine report has something of each kind; another share carries a mistyped personal
+e-mail, which quarantines nothing (the account is created, the welcome mail waits for the
+correction). Everything follows from the seed.
 """
 
 from __future__ import annotations
@@ -112,13 +114,17 @@ class BadRow(StrEnum):
     CHECKSUM = "checksum"
     LEADING_ZERO = "leading-zero"
     DATE = "date"
-    EMAIL = "email"
     NO_MATRICULE = "no-matricule"
     NO_NAME = "no-name"
     SCHOOL = "school"
     FIELD_COUNT = "field-count"
     FLAG = "flag"
     PERIOD = "period"
+
+
+_TYPO = "email-typo"
+"""A mistyped personal e-mail: drawn with the defects, but the row is kept."""
+_Defect = BadRow | str
 
 
 class SampleError(IdmError):
@@ -135,7 +141,10 @@ class SampleSummary:
         seed: The seed used.
         files: Source name to export file.
         rows: Source name to number of data rows.
-        bad_rows: Defect to number of rows carrying it (one defect per bad row).
+        bad_rows: Defect to number of rows carrying it (one defect per bad row): the
+            rows the quarantine sets aside.
+        invalid_emails: Rows kept with a mistyped personal e-mail (the account is
+            created, its welcome mail held until the address is corrected).
         in_two_sources: Humans who appear in at least two sources.
         config: The ``sources.toml`` written.
     """
@@ -148,6 +157,7 @@ class SampleSummary:
     bad_rows: Mapping[str, int]
     in_two_sources: int
     config: Path
+    invalid_emails: int = 0
 
     @property
     def total_bad_rows(self) -> int:
@@ -163,6 +173,7 @@ class SampleSummary:
             "files": {name: str(path) for name, path in self.files.items()},
             "rows": dict(self.rows),
             "bad_rows": dict(self.bad_rows),
+            "invalid_emails": self.invalid_emails,
             "in_two_sources": self.in_two_sources,
             "config": str(self.config),
         }
@@ -203,6 +214,7 @@ class _Generator:
         self.bad_share = bad_share
         self.used_niss: set[str] = set()
         self.bad = Counter[str]()
+        self.typos = 0
         self.matricules = Counter[str]()
 
     def birth(self, youngest: int, oldest: int) -> date:
@@ -248,28 +260,33 @@ class _Generator:
         return "" if self.rng.random() < _WITHOUT_BIRTH_DATE else human.birth.strftime("%d/%m/%Y")
 
     def corrupt(
-        self, row: list[str], columns: Mapping[str, int], kinds: tuple[BadRow, ...]
+        self, row: list[str], columns: Mapping[str, int], kinds: tuple[_Defect, ...]
     ) -> list[str]:
         """Return ``row``, or (for a ``bad_share`` of rows) a copy with one defect."""
         if self.rng.random() >= self.bad_share:
             return row
-        kind = self.rng.choice(kinds)
+        kind: _Defect = self.rng.choice(kinds)
         # A defect needs its value: no number to spoil means another defect.
         if kind in (BadRow.CHECKSUM, BadRow.LEADING_ZERO) and not row[columns["national_number"]]:
             kind = BadRow.NO_NAME
-        if kind is BadRow.EMAIL and not row[columns["personal_email"]]:
+        if kind == _TYPO and not row[columns["personal_email"]]:
             kind = BadRow.NO_MATRICULE
         if kind is BadRow.DATE and not row[columns["birth_date"]]:
             kind = BadRow.SCHOOL
         row = list(row)
+        if kind == _TYPO:
+            column = columns["personal_email"]
+            row[column] = self._typo(row[column])
+            self.typos += 1
+            return row
         if kind is BadRow.FIELD_COUNT:
             row.insert(columns["given_name"], "Jr")  # as if a delimiter slipped into a name
         elif kind is BadRow.PERIOD:
             row[columns["start"]] = f"01/09/{self.year}"
             row[columns["end"]] = f"30/06/{self.year}"
         else:
-            column = columns[_DEFECT_COLUMNS[kind]]
-            row[column] = self._spoil(kind, row[column])
+            column = columns[_DEFECT_COLUMNS[BadRow(kind)]]
+            row[column] = self._spoil(BadRow(kind), row[column])
         self.bad[kind] += 1
         return row
 
@@ -283,19 +300,17 @@ class _Generator:
             return digits[1:]
         if kind is BadRow.DATE:
             return self.rng.choice(("31/02/2004", "2004-13-45", "12/13/1999", "hier"))
-        if kind is BadRow.EMAIL:
-            local = value.split("@", 1)[0]
-            return self.rng.choice(
-                (f"{local}@", value.replace("@", " @"), value.replace("@", "@@"))
-            )
         return _DEFECT_VALUES[kind]
+
+    def _typo(self, value: str) -> str:
+        local = value.split("@", 1)[0]
+        return self.rng.choice((f"{local}@", value.replace("@", " @"), value.replace("@", "@@")))
 
 
 _DEFECT_COLUMNS = {
     BadRow.CHECKSUM: "national_number",
     BadRow.LEADING_ZERO: "national_number",
     BadRow.DATE: "birth_date",
-    BadRow.EMAIL: "personal_email",
     BadRow.NO_MATRICULE: "matricule",
     BadRow.NO_NAME: "family_name",
     BadRow.SCHOOL: "school",
@@ -327,7 +342,7 @@ class _Writer:
         self.rows = 0
 
     def write(
-        self, gen: _Generator, values: Mapping[str, str], defects: tuple[BadRow, ...]
+        self, gen: _Generator, values: Mapping[str, str], defects: tuple[_Defect, ...]
     ) -> None:
         row = [values.get(logical, "") for logical in self.columns]
         if defects:
@@ -339,12 +354,13 @@ class _Writer:
         self.handle.close()
 
 
-_STUDENT_DEFECTS = (
-    BadRow.CHECKSUM, BadRow.LEADING_ZERO, BadRow.DATE, BadRow.EMAIL, BadRow.NO_MATRICULE,
+# The typo stays among the defects drawn: the same seed writes the same files as before.
+_STUDENT_DEFECTS: tuple[_Defect, ...] = (
+    BadRow.CHECKSUM, BadRow.LEADING_ZERO, BadRow.DATE, _TYPO, BadRow.NO_MATRICULE,
     BadRow.NO_NAME, BadRow.SCHOOL, BadRow.FIELD_COUNT, BadRow.FLAG,
 )  # fmt: skip
-_STAFF_DEFECTS = (
-    BadRow.CHECKSUM, BadRow.LEADING_ZERO, BadRow.DATE, BadRow.EMAIL, BadRow.NO_MATRICULE,
+_STAFF_DEFECTS: tuple[_Defect, ...] = (
+    BadRow.CHECKSUM, BadRow.LEADING_ZERO, BadRow.DATE, _TYPO, BadRow.NO_MATRICULE,
     BadRow.NO_NAME, BadRow.SCHOOL, BadRow.FIELD_COUNT, BadRow.PERIOD,
 )  # fmt: skip
 _STUDENT_SOURCES = {"HE": "secretariat-he", "PS": "secretariat-ps", "SEC": "secretariat-sec"}
@@ -366,7 +382,7 @@ class _Population:
         self.humans: list[_Human] = []
         self.pupils: list[_Human] = []
 
-    def enrol(self, human: _Human, category: str, *, defects: tuple[BadRow, ...] = ()) -> None:
+    def enrol(self, human: _Human, category: str, *, defects: tuple[_Defect, ...] = ()) -> None:
         gen = self.gen
         source = _STUDENT_SOURCES[category]
         short = self.rng.random() < 0.1  # noqa: PLR2004 - some write 2026-27
@@ -544,6 +560,7 @@ def write_sample(
         files={name: writer.path for name, writer in writers.items()},
         rows={name: writer.rows for name, writer in writers.items()},
         bad_rows={str(kind): n for kind, n in sorted(gen.bad.items())},
+        invalid_emails=gen.typos,
         in_two_sources=sum(1 for human in population.humans if len(human.sources) > 1),
         config=config,
     )

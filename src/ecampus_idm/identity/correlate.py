@@ -39,7 +39,7 @@ from ecampus_idm.connectors.settings import LogicalField
 from ecampus_idm.identity.errors import PersonBuildError
 from ecampus_idm.identity.pseudonym import Pseudonymiser
 from ecampus_idm.identity.validate import ValidRecord
-from ecampus_idm.model import Attribution, Enrolment, Person, Role, SourceKey
+from ecampus_idm.model import Attribution, EmailIssue, Enrolment, Person, Role, SourceKey
 
 __all__ = [
     "Correlation",
@@ -455,6 +455,7 @@ def _single(person_id: str, record: ValidRecord) -> Person:
         birth_date=record.birth_date,
         niss_pseudonym=record.niss_pseudonym,
         personal_email=record.personal_email,
+        email_issue=record.email_issue,
         roles=frozenset((role,)),
         source_keys=frozenset((key,)),
         enrolments=() if enrolment is None else (enrolment,),
@@ -470,6 +471,7 @@ def _merged(person_id: str, records: list[ValidRecord]) -> Person:
     enrolments: dict[Enrolment, None] = {}
     attributions: dict[Attribution, None] = {}
     birth_date = personal_email = pseudonym = None
+    email_issue: EmailIssue | None = None
     for record in records:
         pair = (record.source, record.matricule)
         key = keys.get(pair)
@@ -478,6 +480,7 @@ def _merged(person_id: str, records: list[ValidRecord]) -> Person:
         roles.add(record.role)
         birth_date = birth_date or record.birth_date
         personal_email = personal_email or record.personal_email
+        email_issue = email_issue or record.email_issue
         pseudonym = pseudonym or record.niss_pseudonym
         enrolment = record.enrolment(key)
         if enrolment is not None:
@@ -495,6 +498,8 @@ def _merged(person_id: str, records: list[ValidRecord]) -> Person:
         birth_date=birth_date,
         niss_pseudonym=pseudonym,
         personal_email=personal_email,
+        # A valid address in any row wins; else a row's typo says why there is none.
+        email_issue=None if personal_email else email_issue,
         roles=frozenset(roles),
         source_keys=frozenset(keys.values()),
         enrolments=tuple(enrolments),

@@ -8,7 +8,9 @@ the row (all of them at once, so that the secretariat fixes a row in one go).
 Hard fields quarantine the row when they are missing or wrong: the matricule, the names,
 any value that cannot be read (a date, a code, a yes/no), a national number with a bad
 checksum. Soft fields may be missing: a person without personal e-mail, birth date or
-national number is kept with ``None`` so that policies can say what is missing. A
+national number is kept with ``None`` so that policies can say what is missing; so is a
+mistyped e-mail address (bad syntax or domain), flagged ``email_issue`` so that the
+welcome mail is held with that reason and support asks for the correction. A
 personnel row whose attribution columns are all empty, function included, is a staff
 member without attribution (:attr:`~ecampus_idm.model.Role.STAFF`): kept, for an
 account without school access; an attribution started but incomplete (a school without
@@ -39,6 +41,7 @@ from ecampus_idm.model import (
     Attribution,
     Category,
     Code,
+    EmailIssue,
     Enrolment,
     Role,
     School,
@@ -90,6 +93,8 @@ class ValidRecord(NamedTuple):
         family_name: Family name, particles included.
         birth_date: Birth date, if the source gave one.
         personal_email: Personal address (syntax checked, domain normalised), if any.
+        email_issue: Why there is no ``personal_email`` although the row has one (a
+            mistyped address: the row is kept, the welcome mail waits).
         niss_pseudonym: Keyed pseudonym of the national number, if the source gave one.
         school: Configured school code (enrolment or attribution), if any.
         category: Category of that school.
@@ -119,6 +124,7 @@ class ValidRecord(NamedTuple):
     function: StaffFunction | None
     start: date | None
     end: date | None
+    email_issue: EmailIssue | None = None
 
     @property
     def key(self) -> SourceKey:
@@ -267,7 +273,7 @@ class RecordValidator:
         given = self._name(row, LogicalField.GIVEN_NAME)
         birth = self._birth_date(row)
         pseudonym = self._national_number(row, birth)
-        email = self._email(row)
+        email, email_issue = self._email(row)
         if self.profile.kind is SourceKind.STUDENT:
             values = self._enrolment(row)
         else:
@@ -288,6 +294,7 @@ class RecordValidator:
             email,
             pseudonym,
             *values,
+            email_issue,
         )
 
     # -- fields --------------------------------------------------------------------------
@@ -404,14 +411,22 @@ class RecordValidator:
             row.fail(IssueCode.BIRTH_DATE_MISMATCH, LogicalField.BIRTH_DATE)
         return self._pseudonymiser.pseudonym(check.digits)
 
-    def _email(self, row: _Row) -> str | None:
+    def _email(self, row: _Row) -> tuple[str | None, EmailIssue | None]:
+        """Return the normalised address, or ``None`` and why when it is not one.
+
+        A mistyped address does not quarantine the row: the person gets an account and
+        the welcome mail waits for the correction (the support FAQ). A national number
+        in the column does (a shifted column, and it must never be kept in clear).
+        """
         text = row.text(LogicalField.PERSONAL_EMAIL)
         if not text:
-            return None
+            return None, None
         normalised = self._check_email(text)
-        if normalised is None:
-            row.fail(IssueCode.INVALID_EMAIL, LogicalField.PERSONAL_EMAIL)
-        return normalised
+        if normalised is not None:
+            return normalised, None
+        if _MAYBE_NUMBER.search(text) and contains_national_number(text):
+            row.fail(IssueCode.CONTAINS_NATIONAL_NUMBER, LogicalField.PERSONAL_EMAIL)
+        return None, EmailIssue.INVALID
 
     def _check_email(self, text: str) -> str | None:
         simple = _SIMPLE_EMAIL.fullmatch(text)

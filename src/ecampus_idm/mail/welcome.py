@@ -16,7 +16,12 @@ without its custody deposit and its queued mail (and a rolled-back run leaves ne
 * :meth:`WelcomeDesk.resend` — support's resend to the last known address.
 
 Each returns the events to record (``mail.queued``, ``mail.address_changed``,
-``mail.resent``, ``mail.failed`` for an account without any address).
+``mail.resent``, ``mail.failed`` for an account created without a usable address). A
+held welcome mail says why: ``no_address`` (none encoded) or ``invalid_address`` (a
+mistyped address, :attr:`Addressee.email_issue`). Either way the password stays in
+custody, and the first run that reads a valid address sends it there (the
+correction path of :meth:`WelcomeDesk.review_addresses`): the night after the
+secretariat or the personnel office corrects it.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from ecampus_idm.custody import PasswordCustody, open_custody
 from ecampus_idm.mail.address import mask_email, normalise_email
 from ecampus_idm.mail.outbox import NewMessage, Outbox, OutboxMessage, Purpose, open_outbox
 from ecampus_idm.mail.settings import MailSettings
-from ecampus_idm.model import Role
+from ecampus_idm.model import EmailIssue, Role
 from ecampus_idm.store.base import NewEvent, Store
 
 if TYPE_CHECKING:
@@ -55,9 +60,11 @@ class Addressee:
         person_id: The person.
         username: Their account.
         display_name: How to greet them.
-        email: The personal address in the sources (``None``: none encoded).
+        email: The personal address in the sources (``None``: none encoded, or invalid).
         roles: Their roles (the first of student, teacher, administrative, staff picks
             the population's templates and language).
+        email_issue: Why ``email`` is ``None`` although the sources encoded one (a typo):
+            the mail is held with that reason.
     """
 
     person_id: str
@@ -65,6 +72,7 @@ class Addressee:
     display_name: str
     email: str | None = field(repr=False)
     roles: frozenset[Role] = frozenset()
+    email_issue: EmailIssue | None = None
 
     @property
     def population(self) -> str | None:
@@ -160,18 +168,7 @@ class WelcomeDesk:
         address = _valid(who.email)
         self.outbox.remember_address(who.person_id, address, at=now)
         if address is None:
-            return [
-                NewEvent(
-                    person_id=who.person_id,
-                    kind="mail.failed",
-                    reason_fr="Aucune adresse e-mail personnelle valide dans les sources : "
-                    "le courriel de bienvenue partira dès qu'elle sera encodée.",
-                    reason_en="No valid personal e-mail address in the sources: the welcome "
-                    "mail will leave as soon as one is encoded.",
-                    run_id=run_id,
-                    data={"reason": "no_address", "purpose": self._first_purpose().value},
-                )
-            ]
+            return [self._held(who, run_id)]
         key = f"welcome:{who.person_id}:{who.username}:{now.isoformat()}"
         return self._enqueue(
             who,
@@ -182,6 +179,34 @@ class WelcomeDesk:
             now=now,
             run_id=run_id,
         )[1]
+
+    def _held(self, who: Addressee, run_id: int | None) -> NewEvent:
+        """The event of a welcome mail held for want of a valid address, with the reason."""
+        purpose = self._first_purpose().value
+        if who.email_issue is EmailIssue.INVALID or (who.email and _valid(who.email) is None):
+            return NewEvent(
+                person_id=who.person_id,
+                kind="mail.failed",
+                reason_fr="L'adresse e-mail personnelle encodée n'est pas valide (erreur dans "
+                "l'adresse ou le domaine) : le compte est créé, le courriel de bienvenue est "
+                "retenu. Il partira la nuit suivant la correction de l'adresse par le "
+                "secrétariat ou le bureau du personnel.",
+                reason_en="The personal e-mail address encoded is not valid (a mistake in the "
+                "address or its domain): the account is created, the welcome mail is held. It "
+                "leaves the night after the secretariat or the personnel office corrects it.",
+                run_id=run_id,
+                data={"reason": "invalid_address", "purpose": purpose},
+            )
+        return NewEvent(
+            person_id=who.person_id,
+            kind="mail.failed",
+            reason_fr="Aucune adresse e-mail personnelle dans les sources : le courriel de "
+            "bienvenue partira dès qu'elle sera encodée.",
+            reason_en="No personal e-mail address in the sources: the welcome mail will leave "
+            "as soon as one is encoded.",
+            run_id=run_id,
+            data={"reason": "no_address", "purpose": purpose},
+        )
 
     def review_addresses(
         self, people: Iterable[Addressee], *, now: datetime, run_id: int | None

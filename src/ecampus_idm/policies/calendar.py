@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from ecampus_idm.model import Category, Enrolment, Person
+from ecampus_idm.model import Category, EmailIssue, Enrolment, Person
 from ecampus_idm.policies._text import (
     CATEGORY_EN,
     CATEGORY_FR,
@@ -290,6 +290,11 @@ def _identity(
 ) -> Decision:
     """Return whether ``person`` has every ``required`` identity field filled in."""
     missing = tuple(name for name in required if getattr(person, name) is None)
+    # A mistyped address is encoded, but unusable: say so, the office corrects it.
+    mistyped = person.email_issue is EmailIssue.INVALID
+    invalid: tuple[str, ...] = (
+        ("personal_email",) if mistyped and "personal_email" in missing else ()
+    )
     if not missing:
         return Decision.allow(
             policy,
@@ -305,17 +310,25 @@ def _identity(
             code="calendar.identity.missing",
             fr=(
                 f"Signalétique incomplète dans le logiciel {office_fr} ; il manque : "
-                f"{fr_list(FIELD_FR[m] for m in missing)}. Le compte sera créé dans les "
-                "24 heures suivant l'encodage correct."
+                f"{fr_list(_fr_field(m, invalid) for m in missing)}. Le compte sera créé "
+                "dans les 24 heures suivant l'encodage correct."
             ),
             en=(
                 f"Identity data incomplete in {office_en} software; missing: "
-                f"{en_list(FIELD_EN[m] for m in missing)}. The account will be created "
-                "within 24 hours of the correction."
+                f"{en_list(_en_field(m, invalid) for m in missing)}. The account will be "
+                "created within 24 hours of the correction."
             ),
-            data={"missing": missing},
+            data={"missing": missing, "invalid": invalid},
         ),
     )
+
+
+def _fr_field(name: str, invalid: tuple[str, ...]) -> str:
+    return f"{FIELD_FR[name]} (encodée mais invalide)" if name in invalid else FIELD_FR[name]
+
+
+def _en_field(name: str, invalid: tuple[str, ...]) -> str:
+    return f"{FIELD_EN[name]} (encoded but invalid)" if name in invalid else FIELD_EN[name]
 
 
 def _needs_person(

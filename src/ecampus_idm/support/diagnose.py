@@ -38,7 +38,7 @@ from ecampus_idm.directory.filters import eq
 from ecampus_idm.errors import ConfigError, EntryNotFoundError
 from ecampus_idm.identity.population import load_population
 from ecampus_idm.identity.pseudonym import Pseudonymiser
-from ecampus_idm.model import Account, Person, Role, School
+from ecampus_idm.model import Account, EmailIssue, Person, Role, School
 from ecampus_idm.passwords.vocabulary import AccountVocabulary
 from ecampus_idm.policies.base import Decision, PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
@@ -675,16 +675,20 @@ def _person_line(person: Person) -> TimelineEntry:
         {f"{e.school}/{e.department or '-'} {e.academic_year}" for e in person.enrolments}
         | {f"{a.school} ({a.function.value})" for a in person.attributions}
     )
+    invalid = person.email_issue is EmailIssue.INVALID
+    fr_email = email or ("invalide (à corriger)" if invalid else "non encodée")
+    en_email = email or ("invalid (to be corrected)" if invalid else "not encoded")
     return TimelineEntry(
         None,
         "source.person",
         f"Personne : {person.display_name}, rôles {roles}; adresse personnelle "
-        f"{email or 'non encodée'}; {', '.join(places) or 'aucune inscription/attribution'}.",
+        f"{fr_email}; {', '.join(places) or 'aucune inscription/attribution'}.",
         f"Person: {person.display_name}, roles {roles}; personal address "
-        f"{email or 'not encoded'}; {', '.join(places) or 'no enrolment/attribution'}.",
+        f"{en_email}; {', '.join(places) or 'no enrolment/attribution'}.",
         {
             "roles": sorted(r.value for r in person.roles),
             "personal_email": email,
+            "email_issue": person.email_issue.value if person.email_issue else None,
             "student": Role.STUDENT in person.roles,
         },
     )

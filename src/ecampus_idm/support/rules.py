@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from ecampus_idm.connectors.quarantine import Refusal, RowIssue
 from ecampus_idm.directory.base import Entry
-from ecampus_idm.model import AccountStatus, Person, School
+from ecampus_idm.model import AccountStatus, EmailIssue, Person, School
 from ecampus_idm.policies._text import en_date, fr_date
 from ecampus_idm.policies.base import Decision
 from ecampus_idm.policies.engine import PersonVerdict
@@ -41,6 +41,7 @@ __all__ = [
 _WELCOME = frozenset({"welcome", "welcome-again", "activation", "reset-hint"})
 """Purposes of the mails that carry the access (not the user's own reset requests)."""
 _NO_ADDRESS = "no_address"
+_INVALID = "invalid_address"
 _ENCODED_FR = "l'adresse encodée"
 
 
@@ -67,6 +68,7 @@ class ConclusionCode(StrEnum):
     NO_ATTRIBUTION = "no-attribution"
     ACCOUNT_NEXT_RUN = "account-next-run"
     EMAIL_MISSING = "email-missing"
+    EMAIL_INVALID = "email-invalid"
     PASSWORD_CHANGED = "password-changed"  # noqa: S105 - a conclusion code, not a password
     MAIL_LEAVES_TONIGHT = "mail-leaves-tonight"
     MAIL_BOUNCED = "mail-bounced"
@@ -501,6 +503,54 @@ def account_next_run(facts: Facts) -> Conclusion | None:
     )
 
 
+def email_invalid(facts: Facts) -> Conclusion | None:
+    """The encoded personal address is mistyped: the account exists, the mail is held."""
+    person = facts.person
+    if person is None:
+        return None
+    mails = facts.welcome_mails()
+    held = bool(mails) and mails[-1].status == "failed" and mails[-1].last_error == _INVALID
+    if person.email_issue is not EmailIssue.INVALID and not held:
+        return None
+    if facts.verdict is None or facts.verdict.status is not AccountStatus.ACTIVE:
+        return None
+    office_fr, office_en = facts.office
+    fr_when, en_when = _when(facts.next_run, facts)
+    data = {"next_run": facts.next_run.isoformat()}
+    if person.personal_email:
+        # Corrected in today's export, not yet seen by a run: tonight's run sends it.
+        return Conclusion(
+            ConclusionCode.MAIL_LEAVES_TONIGHT,
+            FaqStep.CHECK_EMAIL_ENCODING,
+            "L'adresse e-mail personnelle, invalide lors de la création du compte, est "
+            f"corrigée dans l'encodage d'aujourd'hui : les accès y seront envoyés {fr_when}. "
+            "Vérifier ensuite le dossier SPAM.",
+            "The personal e-mail address, invalid when the account was created, is "
+            f"corrected in today's export: the credentials will be sent to it {en_when}. "
+            "Then check the spam folder.",
+            data,
+        )
+    if facts.entry is not None or held:
+        fr_account = "le compte existe, mais l'e-mail de bienvenue est retenu"
+        en_account = "the account exists, but the welcome mail is held"
+    else:
+        fr_account = f"le compte sera créé {fr_when}, mais l'e-mail de bienvenue retenu"
+        en_account = f"the account will be created {en_when}, but the welcome mail held"
+    return Conclusion(
+        ConclusionCode.EMAIL_INVALID,
+        FaqStep.CHECK_EMAIL_ENCODING,
+        "L'adresse e-mail personnelle encodée n'est pas valide (erreur dans l'adresse ou le "
+        f"domaine) : {fr_account}. {cap(office_fr)} doit corriger l'adresse ; les accès "
+        f"partent la nuit suivant la correction (prochaine exécution {fr_when}). En "
+        "attendant, le secrétariat peut donner les accès de son listing.",
+        "The personal e-mail address encoded is not valid (a mistake in the address or its "
+        f"domain): {en_account}. {cap(office_en)} must correct the address; the credentials "
+        f"leave the night after the correction (next run {en_when}). Meanwhile the "
+        "secretariat can hand them out from its listing.",
+        data,
+    )
+
+
 def email_missing(facts: Facts) -> Conclusion | None:
     """No usable personal e-mail encoded: the welcome mail cannot leave."""
     if facts.person is None:
@@ -692,6 +742,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     grace_period,
     school_not_open,
     no_attribution,
+    email_invalid,
     account_next_run,
     email_missing,
     password_changed,

@@ -14,7 +14,8 @@ Three contract classes, written once and run against OpenLDAP and Samba AD:
 * :class:`DiagnosisContract`: support FAQ situations reproduced with real nightly runs:
   account fine and mail delivered ("check spam, then Mot de passe oublié"), a teacher
   without attribution in the school asked about, a higher-education student before
-  1 September; the timeline's directory line and the secretariat listing read the
+  1 September, a mistyped personal address (account created, mail held, sent the night
+  after the correction); the timeline's directory line and the secretariat listing read the
   account in the target's vocabulary.
 
 A subclass provides two fixtures: ``flow_directory`` (an administrator connection to the
@@ -644,6 +645,44 @@ class DiagnosisContract(FlowContract):
         )
         assert diagnosis.conclusion.code is ConclusionCode.NO_ATTRIBUTION
         assert "bureau du personnel" in diagnosis.conclusion.fr
+
+    @pytest.mark.parametrize(
+        "typo", ["farid.benali@skynet", "farid.benali@@skynet.be"], ids=["domain", "syntax"]
+    )
+    def test_invalid_address_holds_the_mail_until_the_correction(
+        self, world: FlowWorld, typo: str
+    ) -> None:
+        """A mistyped address: the account is created, the mail is held ("invalid address").
+
+        Support says the secretariat must correct it; the night after the correction the
+        credentials leave, once, to the corrected address, and the password works.
+        """
+        world.replace_in_export("secretariat-he", "farid.benali@skynet.be", typo)
+        world.run()
+        entry = world.account("farid.benali")
+        assert world.smtp.to("farid.benali@skynet.be") == []
+        assert not [m for m in world.smtp.messages if username_in(m) == "farid.benali"]
+        person_id = entry.first(world.vocabulary.person_id)
+        assert person_id is not None
+        held = [e for e in world.store.events_for_person(person_id) if e.kind == "mail.failed"]
+        assert [e.data["reason"] for e in held] == ["invalid_address"]
+        diagnosis = world.diagnose(Lookup(school="HEC-TOURNAI", matricule="HE0004"))
+        assert diagnosis.conclusion.code is ConclusionCode.EMAIL_INVALID
+        assert diagnosis.conclusion.step is FaqStep.CHECK_EMAIL_ENCODING
+        assert "secrétariat" in diagnosis.conclusion.fr
+        assert typo not in diagnosis.to_json("fr") + diagnosis.render("en")
+
+        world.replace_in_export("secretariat-he", typo, "farid.benali@skynet.be")
+        world.clock.advance(timedelta(days=1))
+        world.run()
+        (mail,) = world.smtp.to("farid.benali@skynet.be")
+        assert username_in(mail) == "farid.benali"
+        self.check_initial_password(world.directory, entry.dn, password_in(mail))
+        world.clock.advance(timedelta(days=1))
+        world.run()
+        assert len(world.smtp.to("farid.benali@skynet.be")) == 1
+        after = world.diagnose(Lookup(school="HEC-TOURNAI", matricule="HE0004"))
+        assert after.conclusion.code is ConclusionCode.CHECK_SPAM
 
     def test_he_student_before_1_september_then_on_that_day(self, world: FlowWorld) -> None:
         """On 31 August no account, "1er septembre"; the night of 1 September makes it."""

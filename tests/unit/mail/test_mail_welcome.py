@@ -12,7 +12,7 @@ from ecampus_idm.crypto import Keyring
 from ecampus_idm.mail.outbox import Purpose
 from ecampus_idm.mail.settings import MailSettings
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
-from ecampus_idm.model import Role
+from ecampus_idm.model import EmailIssue, Role
 from ecampus_idm.store.memory import MemoryStore
 
 PASSWORD = SecretStr("Initial-Pw-8812")
@@ -51,6 +51,34 @@ def test_creation_without_address_is_recorded_for_support(
     (event,) = desk.issue(nobody, PASSWORD, now=mail_clock.now(), run_id=1)
     assert (event.kind, event.data["reason"]) == ("mail.failed", "no_address")
     assert desk.outbox.messages_for("p2") == []
+
+
+def test_creation_with_an_invalid_address_holds_the_mail_with_its_reason(
+    desk: WelcomeDesk, mail_clock: FixedClock
+) -> None:
+    """A mistyped address: the password kept, nothing queued, "invalid address" recorded."""
+    typo = Addressee("p2", "x.y", "X Y", None, email_issue=EmailIssue.INVALID)
+    (event,) = desk.issue(typo, PASSWORD, now=mail_clock.now(), run_id=1)
+    assert (event.kind, event.data["reason"]) == ("mail.failed", "invalid_address")
+    assert "n'est pas valide" in event.reason_fr
+    assert "not valid" in event.reason_en
+    assert desk.outbox.messages_for("p2") == []
+    assert desk.custody.reveal("p2") == PASSWORD
+
+
+def test_corrected_invalid_address_gets_the_credentials_next_run(
+    desk: WelcomeDesk, mail_clock: FixedClock
+) -> None:
+    """Once the address is corrected, the next run sends the password kept in custody."""
+    typo = Addressee("p2", "x.y", "X Y", None, email_issue=EmailIssue.INVALID)
+    desk.issue(typo, PASSWORD, now=mail_clock.now(), run_id=1)
+    mail_clock.advance(timedelta(days=1))
+    desk.review_addresses(
+        [Addressee("p2", "x.y", "X Y", "x@skynet.be")], now=mail_clock.now(), run_id=2
+    )
+    (message,) = desk.outbox.messages_for("p2")
+    assert (message.purpose, message.to_masked) == (Purpose.WELCOME_AGAIN, "x***@skynet.be")
+    assert desk.outbox.reveal(message) == PASSWORD
 
 
 def test_address_added_later_gets_the_credentials(

@@ -25,7 +25,7 @@ from ecampus_idm.connectors.ledger import JsonExportLedger, MemoryExportLedger
 from ecampus_idm.connectors.sample import write_sample
 from ecampus_idm.connectors.settings import ExportChecks, ready_profile
 from ecampus_idm.identity.population import load_population
-from ecampus_idm.model import Role, School
+from ecampus_idm.model import EmailIssue, Role, School
 
 
 def _sources(tmp_path: Path) -> list[CsvConnector]:
@@ -166,5 +166,8 @@ def test_sample_quarantine_matches_its_bad_rows(tmp_path: Path) -> None:
     assert population.complete
     assert len(population.report) == summary.total_bad_rows
     assert summary.total_bad_rows > 0
+    # Mistyped addresses quarantine nothing: the people are kept, their address flagged.
+    flagged = [p for p in population.people if p.email_issue is EmailIssue.INVALID]
+    assert 0 < len(flagged) <= summary.invalid_emails
     multi = [p for p in population.people if len({k.source for k in p.source_keys}) > 1]
     assert multi

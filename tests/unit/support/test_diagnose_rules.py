@@ -17,6 +17,7 @@ from ecampus_idm.model import (
     AccountStatus,
     Attribution,
     Category,
+    EmailIssue,
     Enrolment,
     Person,
     Role,
@@ -25,7 +26,13 @@ from ecampus_idm.model import (
 from ecampus_idm.store.base import AccountRecord
 from ecampus_idm.store.memory import MemoryStore
 from ecampus_idm.support.base import MemoryCustody, MemoryMailHistory, SimpleMailMessage
-from ecampus_idm.support.diagnose import ConclusionCode, Diagnosis, Diagnostician, Lookup
+from ecampus_idm.support.diagnose import (
+    ConclusionCode,
+    Diagnosis,
+    Diagnostician,
+    FaqStep,
+    Lookup,
+)
 from ecampus_idm.support.errors import AmbiguousPersonError, UnknownSchoolError
 from ecampus_idm.testing.plugin import memory_base_tree
 
@@ -204,6 +211,55 @@ def test_missing_personal_address() -> None:
     world.account(marie, "marie.dupont")
     diagnosis = world.diagnose(Lookup(school="HEC-MONS", username="marie.dupont"))
     assert diagnosis.conclusion.code is ConclusionCode.EMAIL_MISSING
+
+
+def test_invalid_personal_address_is_to_be_corrected_by_the_secretariat() -> None:
+    """A mistyped address: the account exists, the mail waits for the correction."""
+    marie = student("p1", "Marie", email=None).model_copy(
+        update={"email_issue": EmailIssue.INVALID}
+    )
+    world = World(marie)
+    world.account(marie, "marie.dupont")
+    world.event(
+        marie, "mail.failed", world.clock.now(), reason="invalid_address", purpose="welcome"
+    )
+    diagnosis = world.diagnose(Lookup(school="HEC-MONS", username="marie.dupont"))
+    conclusion = diagnosis.conclusion
+    assert conclusion.code is ConclusionCode.EMAIL_INVALID
+    assert conclusion.step is FaqStep.CHECK_EMAIL_ENCODING
+    assert "n'est pas valide" in conclusion.fr
+    assert "secrétariat de votre département / école" in conclusion.fr
+    assert "corriger" in conclusion.fr
+    assert "la nuit suivant la correction" in conclusion.fr
+    assert "not valid" in conclusion.en
+    assert conclusion.data["next_run"].startswith("2026-09-11T02:00")
+    assert "invalide" in diagnosis.render("fr")
+
+
+def test_invalid_address_of_staff_is_for_the_personnel_office() -> None:
+    """A staff member's mistyped address (required for staff by default): the identity
+    data is incomplete, the address "encoded but invalid"; the personnel office corrects."""
+    key = SourceKey(source="personnel", matricule="P1")
+    emma = Person(
+        person_id="p9",
+        given_name="Emma",
+        family_name="Petit",
+        birth_date=date(1980, 2, 14),
+        niss_pseudonym="pseudo-emma",
+        email_issue=EmailIssue.INVALID,
+        roles=frozenset({Role.TEACHER}),
+        source_keys=frozenset({key}),
+        attributions=(
+            Attribution(
+                school="HEC-MONS", category=Category.HE, start=date(2020, 9, 1), source=key
+            ),
+        ),
+    )
+    diagnosis = World(emma).diagnose(Lookup(school="HEC-MONS", matricule="P1"))
+    assert diagnosis.conclusion.code is ConclusionCode.IDENTITY_INCOMPLETE
+    assert "adresse e-mail personnelle (encodée mais invalide)" in diagnosis.conclusion.fr
+    assert "bureau du personnel" in diagnosis.conclusion.fr
+    assert "(encoded but invalid)" in diagnosis.conclusion.en
 
 
 def test_password_already_changed() -> None:
