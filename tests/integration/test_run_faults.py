@@ -19,7 +19,7 @@ import re
 import secrets
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from email import policy
@@ -34,15 +34,16 @@ from ecampus_idm.config import Settings
 from ecampus_idm.connectors import open_connectors, write_sample
 from ecampus_idm.crypto import generate_key
 from ecampus_idm.custody import open_custody
-from ecampus_idm.directory.base import AttributeInput, Directory, Modification, Scope
+from ecampus_idm.directory.base import Directory, Modification, Scope
 from ecampus_idm.directory.ldap import LdapDirectory
-from ecampus_idm.errors import DirectoryError, DirectoryUnavailableError
+from ecampus_idm.errors import DirectoryUnavailableError
 from ecampus_idm.mail.wiring import keyring_from_settings
 from ecampus_idm.model import AccountStatus
 from ecampus_idm.runner import NightlyRun, RunReport
 from ecampus_idm.store.base import RunStatus
 from ecampus_idm.store.sql import SqlStore, open_store
 from ecampus_idm.sync.model import EntryKind
+from ecampus_idm.testing.nightly import KillAfterWrites
 from ecampus_idm.testing.plugin import _unavailable, reset_tree
 from ecampus_idm.testing.slapd import SlapdServer, find_slapd, start_slapd
 
@@ -63,32 +64,6 @@ def server() -> Iterator[SlapdServer]:
         yield slapd
     finally:
         slapd.stop()
-
-
-class KillAfterAdds:
-    """The runner's directory, killing the real slapd after ``after`` answered adds.
-
-    The adds are pipelined: when the kill comes, more have been sent than answered, so
-    some reached the directory without the run ever learning it (the unknown outcome).
-    """
-
-    def __init__(self, inner: LdapDirectory, server: SlapdServer, after: int) -> None:
-        self.inner = inner
-        self.server = server
-        self.after = after
-        self.answered = 0
-
-    def add_many(
-        self, entries: Iterable[tuple[str, AttributeInput]]
-    ) -> Iterator[DirectoryError | None]:
-        for result in self.inner.add_many(entries):
-            self.answered += 1
-            if self.answered == self.after:
-                self.server.kill()
-            yield result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @dataclass
@@ -213,9 +188,10 @@ def _every_password_binds(world: World) -> int:
 @pytest.mark.parametrize("after", [40, 150])
 def test_directory_killed_mid_apply_every_password_binds(world: World, after: int) -> None:
     """SIGKILL after some adds; restart; re-run: one entry each, every password binds."""
-    killer = KillAfterAdds(world.directory, world.server, after)
+    killer = KillAfterWrites(world.directory, after, world.server.kill)
     report = world.run(directory=killer)
-    assert killer.answered >= after
+    assert killer.killed
+    assert killer.writes >= after
     assert report.status is RunStatus.PARTIAL, report.to_dict()
     assert report.applied is not None
     assert report.applied.interrupted
