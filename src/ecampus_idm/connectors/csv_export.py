@@ -5,8 +5,14 @@ What such files look like, and what this module does about it:
 * **Encoding.** A UTF-8 byte-order mark means UTF-8; otherwise strict UTF-8 is tried,
   then strict cp1252 (Windows' Western encoding, which has ``’``, ``œ``, ``€``). Never
   latin-1: it would silently turn ``’`` into a control character. Bytes that are neither
-  (cp1252 leaves 0x81, 0x8D, 0x8F, 0x90, 0x9D undefined), UTF-8 mixed with cp1252, NUL
-  bytes and UTF-16 are refused with the byte offset.
+  (cp1252 leaves 0x81, 0x8D, 0x8F, 0x90, 0x9D undefined), UTF-8 mixed with cp1252 and
+  UTF-16/UTF-32 (with or without byte-order mark) are refused with the byte offset.
+* **Binary or text.** A file is refused whole as binary when it starts with the magic
+  number of a ZIP (an ``.xlsx``, ``.ods``), PDF, OLE2 (an old ``.xls``), gzip, 7-Zip or
+  RAR file, or when NUL and other control bytes (C0 but tab, LF and CR; DEL) are more
+  than 1 % of its first 64 KiB or of the whole file (and at least 16 of them). A text
+  export with a few such bytes is read: each row holding one in a mapped field is
+  quarantined (``control-character``, with its line and field), the others are used.
 * **Layout.** ``;`` (Belgian Excel) or ``,``, found from the header; CRLF, LF or CR;
   quoted fields with embedded newlines; blank lines and rows of empty cells skipped.
   Values stay text: ``000123`` keeps its zeros.
@@ -63,6 +69,32 @@ _WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, cod
 _UTF8_SEQUENCE = re.compile(
     rb"[\xc2-\xdf][\x80-\x9f\xa1-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
+_ZIP = "a ZIP archive (an Excel .xlsx or LibreOffice .ods workbook?), not a CSV export"
+# Magic numbers of the files that are mistaken for an export, with what they are.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", _ZIP),
+    (b"PK\x05\x06", _ZIP),
+    (b"PK\x07\x08", _ZIP),
+    (b"%PDF-", "a PDF document, not a CSV export"),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "an OLE2 compound file (an old Excel .xls workbook?), not a CSV export",
+    ),
+    (b"\x1f\x8b", "a gzip archive, not a CSV export"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive, not a CSV export"),
+    (b"Rar!\x1a\x07", "a RAR archive, not a CSV export"),
+)
+# Control bytes no text export holds (tab, LF and CR are CSV); the same as characters.
+_CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_CONTROL_BYTE = re.compile(b"[" + re.escape(_CONTROL_BYTES) + b"]")
+_CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SAMPLE = 64 * 1024
+_MAX_CONTROL_SHARE = 0.01
+_MIN_BINARY_CONTROLS = 16
+# UTF-16 text of Latin letters has a NUL in every other byte; 30 % of either half is far
+# beyond any damaged text export.
+_WIDE_NUL_SHARE = 0.3
+_MIN_WIDE_SAMPLE = 16
 _log = logging.getLogger(__name__)
 _DELIMITERS = (";", ",")
 _SUGGESTION_CUTOFF = 0.6
@@ -76,6 +108,7 @@ class _Scan:
     label: str
     fingerprint: str
     ends_with_newline: bool
+    controls: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,21 +263,21 @@ class CsvConnector:
         utf8_error: int | None = None
         non_ascii = False
         decoded_non_ascii = False
-        bom = False
+        controls = 0
+        first_control: int | None = None
         last = b""
         try:
             with self.path.open("rb") as handle:
+                bom = self._sniff(handle.read(_SAMPLE))
+                handle.seek(0)
                 while chunk := handle.read(self._chunk_size):
-                    if position == 0:
-                        bom = self._check_bom(chunk)
                     hasher.update(chunk)
-                    nul = chunk.find(b"\0")
-                    if nul >= 0:
-                        self._refuse(
-                            RefusalReason.BINARY,
-                            "NUL bytes: not a text export (UTF-16 without a byte-order mark?)",
-                            offset=position + nul,
-                        )
+                    found = len(chunk) - len(chunk.translate(None, _CONTROL_BYTES))
+                    if found:
+                        controls += found
+                        if first_control is None:
+                            match = _CONTROL_BYTE.search(chunk)
+                            first_control = position + (match.start() if match else 0)
                     if utf8_error is None and not chunk.isascii():
                         non_ascii = True
                         pending = len(decoder.getstate()[0])
@@ -256,6 +289,7 @@ class CsvConnector:
                     last = chunk[-1:]
         except OSError as exc:
             raise self._unavailable(exc) from exc
+        self._check_controls(controls, position, first_control, "the file")
         if utf8_error is None:
             pending = len(decoder.getstate()[0])
             if pending:
@@ -267,9 +301,20 @@ class CsvConnector:
                     )
                 utf8_error = position - pending
         codec, label = self._choose_encoding(bom, non_ascii, decoded_non_ascii, utf8_error)
-        return _Scan(codec, label, hasher.hexdigest(), last in (b"\n", b"\r"))
+        return _Scan(codec, label, hasher.hexdigest(), last in (b"\n", b"\r"), controls)
 
-    def _check_bom(self, head: bytes) -> bool:
+    def _sniff(self, head: bytes) -> bool:
+        """Refuse a file whose first bytes show it is not a text export; return the BOM.
+
+        Args:
+            head: The first bytes of the file (up to 64 KiB).
+
+        Returns:
+            Whether the file starts with a UTF-8 byte-order mark.
+        """
+        for magic, what in _MAGIC:
+            if head.startswith(magic):
+                self._refuse(RefusalReason.BINARY, what, offset=0)
         if head.startswith(_UTF8_BOM):
             return True
         if any(head.startswith(mark) for mark in _WIDE_BOMS):
@@ -278,7 +323,31 @@ class CsvConnector:
                 "UTF-16/UTF-32 byte-order mark: export as UTF-8 or Windows-1252 (cp1252)",
                 offset=0,
             )
+        if len(head) >= _MIN_WIDE_SAMPLE:
+            halves = (head[0::2], head[1::2])
+            if any(half.count(0) >= _WIDE_NUL_SHARE * len(half) for half in halves):
+                self._refuse(
+                    RefusalReason.UNSUPPORTED_ENCODING,
+                    "NUL bytes in every other byte: UTF-16 without a byte-order mark; export "
+                    "as UTF-8 or Windows-1252 (cp1252)",
+                    offset=head.find(0),
+                )
+        found = len(head) - len(head.translate(None, _CONTROL_BYTES))
+        match = _CONTROL_BYTE.search(head)
+        self._check_controls(
+            found, len(head), match.start() if match else None, f"the first {len(head)} bytes"
+        )
         return False
+
+    def _check_controls(self, count: int, size: int, first: int | None, where: str) -> None:
+        """Refuse as binary when control bytes are more than 1 % of ``size`` bytes."""
+        if count >= _MIN_BINARY_CONTROLS and count > _MAX_CONTROL_SHARE * size:
+            self._refuse(
+                RefusalReason.BINARY,
+                f"{count} NUL or other control bytes in {where} ({count / size:.1%}, more "
+                f"than {_MAX_CONTROL_SHARE:.0%}): not a text export",
+                offset=first,
+            )
 
     def _choose_encoding(
         self, bom: bool, non_ascii: bool, decoded_non_ascii: bool, utf8_error: int | None
@@ -448,6 +517,9 @@ class CsvConnector:
         width = len(layout.header)
         positions = layout.positions
         consumed = layout.header_line
+        # Control bytes (below the binary share) sit in a few rows: only then are rows
+        # searched, so a clean export pays nothing.
+        controls = scan.controls > 0
         try:
             with (
                 self.path.open("rb") as raw,
@@ -472,6 +544,11 @@ class CsvConnector:
                             IssueCode.FIELD_COUNT, source=self.source, path=path, line=line
                         )
                         continue
+                    if controls and _CONTROL_CHARACTER.search("".join(row)):
+                        issues = self._control_issues(row, layout, line)
+                        if issues:
+                            yield from issues
+                            continue
                     yield SourceRecord(
                         self.source, path, line, {field: row[i] for field, i in positions}
                     )
@@ -487,3 +564,27 @@ class CsvConnector:
                 "the file changed while it was read (an export still being written?)",
             )
         return facts
+
+    def _control_issues(self, row: list[str], layout: _Layout, line: int) -> list[RowIssue]:
+        """Return a ``control-character`` issue for each mapped field holding one."""
+        positions = layout.positions
+        bad = [(f, i) for f, i in positions if _CONTROL_CHARACTER.search(row[i])]
+        if not bad:
+            return []  # only in columns the profile does not read
+        matricule = next(
+            (row[i].strip() for f, i in positions if f is LogicalField.MATRICULE), None
+        )
+        if matricule is not None and _CONTROL_CHARACTER.search(matricule):
+            matricule = None
+        return [
+            RowIssue.of(
+                IssueCode.CONTROL_CHARACTER,
+                source=self.source,
+                path=str(self.path),
+                line=line,
+                field=str(field),
+                column=layout.header[i],
+                matricule=matricule,
+            )
+            for field, i in bad
+        ]

@@ -5,15 +5,21 @@ a stable :class:`IssueCode` and a message in French and in English) and the
 :class:`QuarantineReport` gathers them all, to be read by the secretariat or the
 personnel office (a rich table) or by a script (JSON).
 
-An issue never quotes the value it is about: the value might be a national number typed
-into the wrong column, and the report is sent around. The line and the column are enough
-to find it in the export.
+An issue quotes the value it is about only when that value is a code or a word (a school
+code, a category, a function, a yes/no word, a department, an academic year) and never
+personal data: the caller decides which fields may be quoted and withholds anything that
+looks personal (see :class:`~ecampus_idm.identity.validate.RecordValidator`), and
+:meth:`RowIssue.of` bounds what it is given (about 40 characters, control characters
+escaped). A bad date gives the formats the profile expects, never the date (a birth date
+is personal). Names, e-mail addresses and national numbers are never quoted: the line and
+the column are enough to find them in the export.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -53,6 +59,7 @@ class IssueCode(StrEnum):
     INVALID_PERIOD = "invalid-period"
     FIELD_COUNT = "field-count"
     UNDECODABLE_VALUE = "undecodable-value"
+    CONTROL_CHARACTER = "control-character"
     CONFLICTING_RECORD = "conflicting-record"
 
 
@@ -71,8 +78,8 @@ _MESSAGES: dict[IssueCode, tuple[str, str]] = {
         "The value of '{column}' contains control characters.",
     ),
     IssueCode.INVALID_DATE: (
-        "« {column} » n’est pas une date au format attendu (jj/mm/aaaa).",
-        "'{column}' is not a date in the expected format (dd/mm/yyyy).",
+        "« {column} » n’est pas une date, ou pas dans un format que le profil lit.",
+        "'{column}' is not a date, or not in a format the profile reads.",
     ),
     IssueCode.IMPLAUSIBLE_DATE: (
         "La date de « {column} » est invraisemblable (avant 1900 ou dans le futur).",
@@ -153,6 +160,12 @@ _MESSAGES: dict[IssueCode, tuple[str, str]] = {
         "La valeur de « {column} » n’est pas du texte lisible.",
         "The value of '{column}' is not readable text.",
     ),
+    IssueCode.CONTROL_CHARACTER: (
+        "La valeur de « {column} » contient un caractère de contrôle (un octet NUL ou "
+        "autre) : la ligne est probablement abîmée dans l’export.",
+        "The value of '{column}' contains a control character (a NUL or other control "
+        "byte): the row is probably damaged in the export.",
+    ),
     IssueCode.CONFLICTING_RECORD: (
         "Ce matricule apparaît déjà avec un autre numéro de registre national ; "
         "la ligne est écartée jusqu’à correction.",
@@ -160,6 +173,118 @@ _MESSAGES: dict[IssueCode, tuple[str, str]] = {
         "the row is set aside until corrected.",
     ),
 }
+
+
+# The same, naming what was found ({detail}: the value, quoted) or expected ({detail}: the
+# date formats); used when the issue has one.
+_DETAILED: dict[IssueCode, tuple[str, str]] = {
+    IssueCode.INVALID_DATE: (
+        "« {column} » n’est pas une date au format attendu ({detail}).",
+        "'{column}' is not a date in the expected format ({detail}).",
+    ),
+    IssueCode.INVALID_ACADEMIC_YEAR: (
+        "« {detail} » (colonne « {column} ») n’est pas une année académique (ex. 2026-2027).",
+        "'{detail}' (column '{column}') is not an academic year (e.g. 2026-2027).",
+    ),
+    IssueCode.UNKNOWN_SCHOOL: (
+        "L’école ou l’implantation « {detail} » (colonne « {column} ») n’est pas configurée.",
+        "The school or site '{detail}' (column '{column}') is not configured.",
+    ),
+    IssueCode.UNKNOWN_CATEGORY: (
+        "« {detail} » (colonne « {column} ») n’est pas une catégorie connue (HE, PS ou SEC).",
+        "'{detail}' (column '{column}') is not a known category (HE, PS or SEC).",
+    ),
+    IssueCode.CATEGORY_MISMATCH: (
+        "La catégorie « {detail} » (colonne « {column} ») ne correspond pas à celle de "
+        "l’école configurée.",
+        "The category '{detail}' (column '{column}') does not match the configured "
+        "school's category.",
+    ),
+    IssueCode.INVALID_CODE: (
+        "« {detail} » (colonne « {column} ») n’est pas un code valide (lettres, chiffres, "
+        "« . », « _ », « - »).",
+        "'{detail}' (column '{column}') is not a valid code (letters, digits, '.', '_', '-').",
+    ),
+    IssueCode.UNKNOWN_FUNCTION: (
+        "« {detail} » (colonne « {column} ») n’est pas une fonction connue (enseignant ou "
+        "administratif).",
+        "'{detail}' (column '{column}') is not a known function (teacher or administrative).",
+    ),
+    IssueCode.INVALID_BOOLEAN: (
+        "« {column} » doit valoir oui ou non, pas « {detail} ».",
+        "'{column}' must be yes or no, not '{detail}'.",
+    ),
+}
+_MAX_SHOWN = 40
+_ONE_BYTE = 0xFF
+# strptime directives in words, French and English; other characters are kept as they are.
+_DIRECTIVES: dict[str, tuple[str, str]] = {
+    "d": ("jj", "dd"),
+    "m": ("mm", "mm"),
+    "Y": ("aaaa", "yyyy"),
+    "y": ("aa", "yy"),
+    "b": ("mmm", "mmm"),
+    "B": ("mois", "month"),
+    "j": ("jjj", "ddd"),
+    "H": ("hh", "hh"),
+    "I": ("hh", "hh"),
+    "M": ("mi", "mi"),
+    "S": ("ss", "ss"),
+    "p": ("AM/PM", "AM/PM"),
+    "%": ("%", "%"),
+}
+
+
+def _shown_value(text: str) -> str | None:
+    r"""Return ``text`` as it may be shown in a report: bounded, control characters escaped.
+
+    At most about 40 characters (cut with ``…``), so that a column shifted by one, which
+    holds a name or an address, cannot be quoted whole; control, format and line-separator
+    characters become ``\xNN`` or ``\uNNNN``, so that nothing raw reaches a terminal or a
+    mail. Empty text gives ``None``.
+
+    Args:
+        text: The value, already judged not personal by the caller.
+    """
+    out: list[str] = []
+    size = 0
+    for char in text.strip():
+        piece = char
+        if unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}:
+            point = ord(char)
+            piece = f"\\x{point:02x}" if point <= _ONE_BYTE else f"\\u{point:04x}"
+        if size + len(piece) > _MAX_SHOWN:
+            out.append("…")
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out) or None
+
+
+def _describe_date_formats(formats: Sequence[str]) -> tuple[str, str]:
+    """Return ``strptime`` formats in words, French and English (``jj/mm/aaaa``, ``dd/mm/yyyy``).
+
+    Args:
+        formats: The formats, in the order they are tried.
+    """
+    french: list[str] = []
+    english: list[str] = []
+    for fmt in formats:
+        fr: list[str] = []
+        en: list[str] = []
+        chars = iter(fmt)
+        for char in chars:
+            if char != "%":
+                fr.append(char)
+                en.append(char)
+                continue
+            directive = next(chars, "")
+            words = _DIRECTIVES.get(directive, ("%" + directive, "%" + directive))
+            fr.append(words[0])
+            en.append(words[1])
+        french.append("".join(fr))
+        english.append("".join(en))
+    return " ou ".join(french), " or ".join(english)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +304,9 @@ class RowIssue:
         message_fr: Why, in French.
         message_en: Why, in English.
         matricule: The row's matricule when it could be read, to find the person.
+        value: The offending value as shown (bounded, escaped), when it is a code or a
+            word; ``None`` for personal data or when it was withheld.
+        expected_formats: The ``strptime`` formats a date was expected in (bad dates).
     """
 
     source: str
@@ -190,6 +318,8 @@ class RowIssue:
     message_fr: str
     message_en: str
     matricule: str | None = None
+    value: str | None = None
+    expected_formats: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -202,10 +332,32 @@ class RowIssue:
         field: str | None = None,
         column: str | None = None,
         matricule: str | None = None,
+        value: str | None = None,
+        expected_formats: Sequence[str] = (),
     ) -> RowIssue:
-        """Return the issue ``code`` for a row, with its French and English messages."""
+        """Return the issue ``code`` for a row, with its French and English messages.
+
+        Args:
+            code: Why the row is set aside.
+            source: The configured name of the source.
+            path: The file, table or directory entry.
+            line: The row's line (or number).
+            field: The logical field concerned, if one is.
+            column: The column as the export names it.
+            matricule: The row's matricule, if it could be read.
+            value: The offending value, only when it is a code or a word (never personal
+                data); it is bounded and escaped here.
+            expected_formats: For a bad date, the ``strptime`` formats expected.
+        """
+        shown = _shown_value(value) if value is not None else None
+        formats = tuple(expected_formats)
         french, english = _MESSAGES[code]
-        shown = column or field or "?"
+        detail_fr = detail_en = shown
+        if shown is None and formats:
+            detail_fr, detail_en = _describe_date_formats(formats)
+        if detail_fr is not None and code in _DETAILED:
+            french, english = _DETAILED[code]
+        where = column or field or "?"
         return cls(
             source=source,
             path=path,
@@ -213,9 +365,11 @@ class RowIssue:
             field=field,
             column=column,
             code=code,
-            message_fr=french.format(column=shown),
-            message_en=english.format(column=shown),
+            message_fr=french.format(column=where, detail=detail_fr),
+            message_en=english.format(column=where, detail=detail_en),
             matricule=matricule or None,
+            value=shown,
+            expected_formats=formats,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -230,6 +384,8 @@ class RowIssue:
             "message_fr": self.message_fr,
             "message_en": self.message_en,
             "matricule": self.matricule,
+            "value": self.value,
+            "expected_formats": list(self.expected_formats),
         }
 
 

@@ -17,6 +17,13 @@ account without school access; an attribution started but incomplete (a school w
 start date or function) quarantines the row.
 
 The national number leaves this module only as its keyed pseudonym.
+
+An issue quotes the offending value only for the fields that hold codes or words (school,
+category, function, department, academic year, the yes/no of a complete encoding) and
+only when the value does not look personal: a date, an e-mail address, a run of digits
+that could be a national number, or any of the row's own names or identity values is
+withheld (a column shifted into a code column). A bad date gives the profile's formats,
+never the date.
 """
 
 from __future__ import annotations
@@ -67,6 +74,42 @@ _LETTER = re.compile(r"[^\W\d_]")
 # A conservative subset of what email-validator accepts: ASCII dot-atom local part. The
 # domain is checked (and normalised) by email-validator itself, once per domain.
 _SIMPLE_EMAIL = re.compile(r"([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)@([A-Za-z0-9.-]+)")
+# Fields whose values are codes or words, quoted in their issues (never a personal field).
+_SHOWN_FIELDS = frozenset(
+    {
+        LogicalField.SCHOOL,
+        LogicalField.CATEGORY,
+        LogicalField.FUNCTION,
+        LogicalField.DEPARTMENT,
+        LogicalField.ACADEMIC_YEAR,
+        LogicalField.ENCODING_COMPLETE,
+    }
+)
+# Issues about a value that was read but not understood (not "missing", "too long"...).
+_SHOWN_CODES = frozenset(
+    {
+        IssueCode.UNKNOWN_SCHOOL,
+        IssueCode.UNKNOWN_CATEGORY,
+        IssueCode.CATEGORY_MISMATCH,
+        IssueCode.INVALID_CODE,
+        IssueCode.UNKNOWN_FUNCTION,
+        IssueCode.INVALID_BOOLEAN,
+        IssueCode.INVALID_ACADEMIC_YEAR,
+    }
+)
+# What a personal value pasted into a code column looks like: an e-mail address, a date
+# (30/07/1985, 1985-07-30, 30.07.85); long digit runs are _MAYBE_NUMBER.
+_LOOKS_PERSONAL = re.compile(r"@|\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}")
+_IDENTITY_FIELDS = (
+    LogicalField.FAMILY_NAME,
+    LogicalField.GIVEN_NAME,
+    LogicalField.PERSONAL_EMAIL,
+    LogicalField.BIRTH_DATE,
+    LogicalField.NATIONAL_NUMBER,
+    LogicalField.MATRICULE,
+)
+_MIN_NAME_MATCH = 2
+_ISO_FORMAT = "%Y-%m-%d"
 _NISS_ISSUES = {
     NissProblem.FORMAT: IssueCode.INVALID_NATIONAL_NUMBER,
     NissProblem.LEADING_ZERO: IssueCode.NATIONAL_NUMBER_LEADING_ZERO,
@@ -213,7 +256,12 @@ class _Row:
         return _as_text(self.values.get(logical, ""))
 
     def fail(self, code: IssueCode, logical: LogicalField | None) -> None:
+        """Record the issue ``code`` on ``logical``, quoting the value when it may be shown."""
         column = self.validator.column_names.get(logical) if logical is not None else None
+        value = None
+        if logical in _SHOWN_FIELDS and code in _SHOWN_CODES:
+            value = self.showable(self.text(logical))
+        formats = self.validator.expected_formats if code is IssueCode.INVALID_DATE else ()
         self.issues.append(
             RowIssue.of(
                 code,
@@ -223,8 +271,26 @@ class _Row:
                 field=str(logical) if logical is not None else None,
                 column=column,
                 matricule=self.matricule,
+                value=value,
+                expected_formats=formats,
             )
         )
+
+    def showable(self, text: str) -> str | None:
+        """Return ``text`` if it may be quoted in a report, ``None`` if it looks personal.
+
+        A code or a word is quoted; a date, an e-mail address, digits that could be a
+        national number, or text holding one of the row's names or identity values (the
+        mark of a shifted column) is not.
+        """
+        if not text or _LOOKS_PERSONAL.search(text) or _MAYBE_NUMBER.search(text):
+            return None
+        folded = _tidy(text).casefold()
+        for logical in _IDENTITY_FIELDS:
+            own = _tidy(self.text(logical)).casefold()
+            if len(own) >= _MIN_NAME_MATCH and own in folded:
+                return None
+        return text
 
 
 class RecordValidator:
@@ -258,6 +324,10 @@ class RecordValidator:
         self._mapped = frozenset(mapped)
         self._dmy = "%d/%m/%Y" in profile.date_formats
         self._other_formats = tuple(f for f in profile.date_formats if f != "%d/%m/%Y")
+        # What a bad date's issue says is expected: the profile's formats, then ISO.
+        self.expected_formats: tuple[str, ...] = tuple(
+            dict.fromkeys((*profile.date_formats, _ISO_FORMAT))
+        )
         self._dates: dict[str, date | None] = {}
         self._domains: dict[str, str | None] = {}
         self._codes: dict[str, bool] = {}

@@ -161,16 +161,6 @@ def test_wide_unicode_is_refused_clearly(tmp_path: Path, encoding: str) -> None:
     assert caught.value.reason is RefusalReason.UNSUPPORTED_ENCODING
 
 
-def test_nul_bytes_are_refused(tmp_path: Path) -> None:
-    """A NUL byte means a binary file (or UTF-16 without BOM): refused with its offset."""
-    data = csv_bytes([student_row()])
-    path = write_export(tmp_path / "x.csv", data[:50] + b"\x00" + data[50:])
-    with pytest.raises(ExportRefusedError) as caught:
-        connector(path).read()
-    assert caught.value.reason is RefusalReason.BINARY
-    assert caught.value.offset == 50
-
-
 def test_utf8_cut_inside_a_character_is_truncated(tmp_path: Path) -> None:
     """A UTF-8 file that ends in the middle of a character was cut: refused as truncated."""
     data = csv_bytes([student_row(family="Hélène")]) + "999;Lebœ".encode()[:-1]
