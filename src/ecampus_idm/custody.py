@@ -84,6 +84,10 @@ class PasswordCustody(ABC):
         """Forget the password (keep the status); return whether one was held."""
 
     @abstractmethod
+    def held_people(self) -> frozenset[str]:
+        """Return the people whose initial password is held (one read, no decryption)."""
+
+    @abstractmethod
     def purge(self, *, before: datetime, at: datetime) -> int:
         """Discard every password issued before ``before``; return how many."""
 
@@ -176,6 +180,13 @@ class SqlCustody(PasswordCustody):
                 )
             ).rowcount
         return bool(done)
+
+    def held_people(self) -> frozenset[str]:
+        """Return the people whose initial password is held (one read, no decryption)."""
+        t = password_custody
+        with self._store.connection() as connection:  # type: ignore[attr-defined]
+            rows = connection.execute(sa.select(t.c.person_id).where(t.c.sealed.is_not(None)))
+            return frozenset(str(row[0]) for row in rows)
 
     def purge(self, *, before: datetime, at: datetime) -> int:
         """Discard every password issued before ``before``; return how many."""
@@ -276,6 +287,11 @@ class MemoryCustody(PasswordCustody):
                 reason[:_REASON_MAX],
             )
             return True
+
+    def held_people(self) -> frozenset[str]:
+        """Return the people whose initial password is held (one read, no decryption)."""
+        with self._lock:
+            return frozenset(p for p, held in self._rows.items() if held.sealed is not None)
 
     def purge(self, *, before: datetime, at: datetime) -> int:
         """Discard every password issued before ``before``; return how many."""

@@ -51,6 +51,7 @@ from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
 from ecampus_idm.mail.wiring import build_mailer, keyring_from_settings
 from ecampus_idm.mapping.active_directory import profile_for
 from ecampus_idm.model import Account, AccountStatus, EmailIssue, Person, Role
+from ecampus_idm.passwords.vocabulary import AccountVocabulary, InitialPasswordState
 from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
 from ecampus_idm.store.base import (
@@ -67,7 +68,7 @@ from ecampus_idm.store.errors import (
     UsernameTakenError,
 )
 from ecampus_idm.sync.apply import ApplyReport, PlanApprovalError, apply
-from ecampus_idm.sync.model import Conflict, Operation, OpKind
+from ecampus_idm.sync.model import Conflict, EntryKind, ObservedEntry, Operation, OpKind
 from ecampus_idm.sync.plan import Plan, plan
 from ecampus_idm.sync.target import read_snapshot
 
@@ -194,6 +195,8 @@ class _Prepared:
     plan: Plan
     deferred: int
     frozen: frozenset[str] = frozenset()
+    # Person id to (state, DN) of each managed entry whose initial password may be gone.
+    passwords: dict[str, tuple[InitialPasswordState, str]] = field(default_factory=dict)
 
 
 class ReadOnlyLedger:
@@ -273,6 +276,7 @@ class NightlyRun:
         run = self._refuse_overlap()
         try:
             prepared = self._prepare(record_exports=True)
+            self._follow_passwords(prepared, run.run_id)
             report = self._report(prepared, RunStatus.SUCCEEDED)
             report.run_id = run.run_id
             if approve is not None and approve != prepared.plan.hash:
@@ -394,6 +398,7 @@ class NightlyRun:
             # run read from it, and whoever no accepted source lists, stays as they are.
             frozen = frozenset(linked | {i for i, f in fates.items() if not f.present})
         result = plan(desired, observed, self.profile.plan_options(), frozen=frozen)
+        passwords = self._password_states(observed)
         del desired, observed
         quarantined, refused, reviews = summary
         return _Prepared(
@@ -406,7 +411,61 @@ class NightlyRun:
             result,
             result.deferred,
             frozen,
+            passwords,
         )
+
+    def _password_states(
+        self, observed: list[ObservedEntry]
+    ) -> dict[str, tuple[InitialPasswordState, str]]:
+        """The managed entries whose initial password may have been changed (snapshot only)."""
+        vocabulary = AccountVocabulary.for_directory(self.settings.directory)
+        found: dict[str, tuple[InitialPasswordState, str]] = {}
+        for entry in observed:
+            if entry.kind is not EntryKind.PERSON or not entry.managed or not entry.key:
+                continue
+            state = vocabulary.initial_password_state(entry.get)
+            if state is not InitialPasswordState.IN_FORCE:
+                found[entry.key] = (state, entry.dn)
+        return found
+
+    def _follow_passwords(self, prepared: _Prepared, run_id: int) -> None:
+        """Discard the held initial passwords the directory no longer has (see the module).
+
+        A password held in custody whose entry says it was changed since (ppolicy's
+        ``pwdReset`` gone, AD's ``pwdLastSet`` no longer 0), or set again and no longer
+        matching the entry's hash, is discarded, its unsent welcome mails withdrawn, and
+        a ``password.changed`` event recorded: a corrected address then gets the reset
+        hint, the listing says "already changed". Tonight's new passwords are not
+        concerned (their operations write them).
+        """
+        if self.welcome is None or not prepared.passwords:
+            return
+        custody = self.welcome.custody
+        renewed = {
+            op.key
+            for op in prepared.plan.operations
+            if op.set_password or op.kind is OpKind.SET_PASSWORD
+        }
+        vocabulary = AccountVocabulary.for_directory(self.settings.directory)
+        changed: list[str] = []
+        for person_id in sorted((custody.held_people() & prepared.passwords.keys()) - renewed):
+            state, dn = prepared.passwords[person_id]
+            if state is InitialPasswordState.UNSURE:
+                secret = custody.reveal(person_id)
+                if (
+                    secret is None
+                    or vocabulary.still_initial(self.directory, dn, secret) is not False
+                ):
+                    continue  # the same password set again, or the target cannot tell
+            changed.append(person_id)
+        if not changed:
+            return
+        now = self.clock.now()
+        with self.store.transaction():
+            self.store.record_events(
+                [self.welcome.password_changed(p, now=now, run_id=run_id) for p in changed]
+            )
+        log.info("%d initial password(s) changed in the directory: custody discarded", len(changed))
 
     def _apply(
         self, prepared: _Prepared, report: RunReport, run_id: int, approve: str | None

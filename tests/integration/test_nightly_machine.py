@@ -8,8 +8,8 @@ invariants of :mod:`ecampus_idm.testing.invariants` after every step. Twice: on 
 store, and on PostgreSQL (skipped without it, unless ``ECAMPUS_IDM_REQUIRE_POSTGRES=1``).
 
 The budget is the hypothesis profile named by ``HYPOTHESIS_PROFILE`` (``ci`` by default:
-10 examples of 20 nights per store, about a minute each); ``tests/benchmarks/soak_nightly.py`` runs the same
-machine for longer.
+10 examples of 20 nights per store, about a minute each);
+``tests/benchmarks/soak_nightly.py`` runs the same machine for longer.
 """
 
 from __future__ import annotations

@@ -37,7 +37,14 @@ from pydantic import SecretStr
 
 from ecampus_idm.custody import PasswordCustody, open_custody
 from ecampus_idm.mail.address import mask_email, normalise_email
-from ecampus_idm.mail.outbox import NewMessage, Outbox, OutboxMessage, Purpose, open_outbox
+from ecampus_idm.mail.outbox import (
+    MessageStatus,
+    NewMessage,
+    Outbox,
+    OutboxMessage,
+    Purpose,
+    open_outbox,
+)
 from ecampus_idm.mail.settings import MailSettings
 from ecampus_idm.model import EmailIssue, Role
 from ecampus_idm.store.base import NewEvent, Store
@@ -50,6 +57,8 @@ __all__ = ["Addressee", "WelcomeDesk"]
 log = logging.getLogger(__name__)
 
 _ROLE_ORDER = (Role.STUDENT, Role.TEACHER, Role.ADMINISTRATIVE, Role.STAFF)
+_CARRY_PASSWORD = frozenset({Purpose.WELCOME, Purpose.WELCOME_AGAIN})
+_UNSENT = frozenset({MessageStatus.QUEUED, MessageStatus.DEFERRED})
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,36 @@ class WelcomeDesk:
         """Discard the initial passwords kept longer than ``mail.custody_days``."""
         before = now - timedelta(days=self.settings.custody_days)
         return self.custody.purge(before=before, at=now)
+
+    def password_changed(self, person_id: str, *, now: datetime, run_id: int | None) -> NewEvent:
+        """The directory shows a password other than the initial one: forget the latter.
+
+        The custody entry is discarded (the secretariat listing then reads "already
+        changed", a corrected address gets the reset hint) and every welcome mail not
+        yet sent loses its sealed password (marked failed, ``password_changed``): no
+        mail or listing ever carries a password that no longer binds.
+
+        Returns:
+            The ``password.changed`` event for the person's timeline.
+        """
+        self.custody.discard(person_id, reason="password.changed", at=now)
+        withdrawn = 0
+        for message in self.outbox.messages_for(person_id):
+            if message.purpose in _CARRY_PASSWORD and message.status in _UNSENT:
+                self.outbox.mark_failed(message.message_id, error="password_changed")
+                withdrawn += 1
+        return NewEvent(
+            person_id=person_id,
+            kind="password.changed",
+            reason_fr="Le mot de passe initial a été changé dans l'annuaire (par "
+            "l'utilisateur ou un administrateur) : il n'est plus conservé ni envoyé ; en cas "
+            "d'oubli, « Mot de passe oublié ».",
+            reason_en="The initial password was changed in the directory (by the user or an "
+            "administrator): it is no longer kept nor sent; if forgotten, use "
+            '"Mot de passe oublié".',
+            run_id=run_id,
+            data={"password_changed": True, "seen_in": "directory", "mails_withdrawn": withdrawn},
+        )
 
     def _language(self, who: Addressee) -> str:
         override = self.settings.populations.get(who.population or "")

@@ -147,7 +147,8 @@ class ActiveDirectoryProfile:
             marker_attribute=self.settings.marker_attribute,
             marker_value=MARKER,
             version_attribute="uSNChanged",
-            extra_attributes=(),
+            # Whether the initial password is still the account's (0: must change).
+            extra_attributes=("pwdLastSet",),
             member_attribute="member",
             initial_password=ad_initial_password,
         )

@@ -92,7 +92,9 @@ class OpenLdapProfile:
         """The containers, keys and marker the snapshot and apply use."""
         return TargetSpec(
             containers={EntryKind.PERSON: self.people_dn, EntryKind.GROUP: self.groups_dn},
-            extra_attributes=("pwdAccountLockedTime", "memberOf"),
+            # The lock, the back-links, and whether the initial password is still the
+            # entry's (AccountVocabulary.initial_password_state): operational, by name.
+            extra_attributes=("pwdAccountLockedTime", "memberOf", "pwdReset", "pwdChangedTime"),
         )
 
     def plan_options(self) -> PlanOptions:

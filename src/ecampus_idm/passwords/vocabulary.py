@@ -22,23 +22,41 @@ password state    ``userPassword``,            ``pwdLastSet`` (``unicodePwd`` is
 (token            ``pwdChangedTime``           readable)
 fingerprint)
 password history  ``pwdHistory``               none readable
+initial password  ``pwdReset: TRUE`` and no    ``pwdLastSet: 0`` (must change at first
+still in force    ``pwdChangedTime`` (set by   logon; any other value: changed since)
+                  ppolicy on every change
+                  after the add)
 ================  ===========================  ==========================================
+
+:meth:`AccountVocabulary.initial_password_state` tells, from those attributes alone
+(read with the entry, no extra query), whether the initial password the nightly run set
+is still the account's. One case needs a look at the hash: on OpenLDAP an entry whose
+password was set again after its creation (a ``set_password`` of the run, or an
+administrator's reset: ppolicy keeps ``pwdReset`` when ``pwdMustChange`` is on) is
+:attr:`InitialPasswordState.UNSURE`, and :meth:`AccountVocabulary.still_initial` compares
+the held password with its ``userPassword`` hash, locally, without a bind (a wrong bind
+would count towards the ppolicy lockout).
 
 Importing this module loads no LDAP client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 from ecampus_idm.directory.filters import Filter, eq
+from ecampus_idm.passwords.hashing import verify_ldap_password
 
 if TYPE_CHECKING:
-    from ecampus_idm.config import ActiveDirectorySettings, DirectorySettings
-    from ecampus_idm.directory.base import Entry
+    from pydantic import SecretStr
 
-__all__ = ["AD_DISABLED_BIT", "AccountVocabulary", "VocabularyKind"]
+    from ecampus_idm.config import ActiveDirectorySettings, DirectorySettings
+    from ecampus_idm.directory.base import Directory, Entry
+
+__all__ = ["AD_DISABLED_BIT", "AccountVocabulary", "InitialPasswordState", "VocabularyKind"]
 
 VocabularyKind = Literal["openldap", "active_directory"]
 
@@ -46,6 +64,24 @@ AD_DISABLED_BIT = 0x0002
 """``userAccountControl``'s ``ACCOUNTDISABLE`` flag."""
 
 _MARKER = "ecampus-idm"
+_STATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "openldap": ("pwdReset", "pwdChangedTime"),
+    "active_directory": ("pwdLastSet",),
+}
+
+
+class InitialPasswordState(StrEnum):
+    """Whether an account still has the initial password the nightly run set."""
+
+    IN_FORCE = "in-force"
+    """Still the initial password: never changed since it was set."""
+    CHANGED = "changed"
+    """Changed since (by the user, the reset service or an administrator)."""
+    UNSURE = "unsure"
+    """Set again after the entry was created: compare the hash (:meth:`~AccountVocabulary.
+    still_initial`) to know."""
+
+
 _DISABLED = "disabled"
 _ACTIVE = "active"
 
@@ -133,9 +169,57 @@ class AccountVocabulary:
             self.marker,
             *self.status_attributes,
             *self.fingerprint,
+            *self.password_state_attributes,
         ]
         names += [n for n in (self.population, self.history) if n is not None]
         return list(dict.fromkeys(names))
+
+    @property
+    def password_state_attributes(self) -> tuple[str, ...]:
+        """The attributes :meth:`initial_password_state` reads (request them by name)."""
+        return _STATE_ATTRIBUTES[self.kind]
+
+    def initial_password_state(
+        self, values: Callable[[str], Iterable[str]]
+    ) -> InitialPasswordState:
+        """Whether the entry still has the initial password the run set (see the module).
+
+        Args:
+            values: Returns the values of an attribute of the entry (``Entry.get`` or
+                ``ObservedEntry.get``), read with :attr:`password_state_attributes`.
+        """
+        if self.is_active_directory:
+            last_set = [v.strip() for v in values("pwdLastSet")]
+            if not last_set:
+                return InitialPasswordState.UNSURE  # not read: nothing to tell
+            return (
+                InitialPasswordState.IN_FORCE
+                if last_set[0] == "0"
+                else InitialPasswordState.CHANGED
+            )
+        # Our writes of an initial password always carry pwdReset: TRUE; ppolicy removes
+        # it when the user changes the password, and stamps pwdChangedTime on every
+        # change after the add.
+        if not any(v.strip().upper() == "TRUE" for v in values("pwdReset")):
+            return InitialPasswordState.CHANGED
+        if any(values("pwdChangedTime")):
+            return InitialPasswordState.UNSURE
+        return InitialPasswordState.IN_FORCE
+
+    def still_initial(self, directory: Directory, dn: str, password: SecretStr) -> bool | None:
+        """Whether ``password`` is the entry's password, by its hash (no bind, no lockout).
+
+        Returns:
+            ``None`` when the target cannot tell (AD never shows ``unicodePwd``, or the
+            entry is gone or has no readable hash).
+        """
+        if self.is_active_directory:
+            return None
+        entry = directory.get(dn, ["userPassword"])
+        hashes = entry.get("userPassword") if entry is not None else ()
+        if not hashes:
+            return None
+        return any(verify_ldap_password(password, stored) for stored in hashes)
 
     def username_of(self, entry: Entry) -> str | None:
         """The login of ``entry`` (``None`` when the attribute is missing)."""

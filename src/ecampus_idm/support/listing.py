@@ -6,7 +6,7 @@ reprenant votre compte eCampus et votre mot de passe par défaut". A listing hol
 each account of one school (read from the directory, where the nightly run writes the
 school codes on each entry), the username, names, institutional address, the class or
 department (from the groups), and the initial password *only while the user has not
-changed it* — revealed from the encrypted custody; otherwise "modifié par l'utilisateur".
+changed it* — revealed from the encrypted custody; otherwise "mot de passe déjà changé".
 
 Scoping: only a configured operator may build a listing, and only for the schools it is
 configured for (:class:`~ecampus_idm.support.errors.OperatorScopeError` otherwise). Each
@@ -35,7 +35,7 @@ from ecampus_idm.directory.dn import normalize_dn
 from ecampus_idm.directory.filters import Substring, eq
 from ecampus_idm.errors import EntryNotFoundError
 from ecampus_idm.model import School
-from ecampus_idm.passwords.vocabulary import AccountVocabulary
+from ecampus_idm.passwords.vocabulary import AccountVocabulary, InitialPasswordState
 from ecampus_idm.store.base import NewEvent, RunStatus, Store
 from ecampus_idm.support.base import CustodyReader
 from ecampus_idm.support.errors import (
@@ -76,7 +76,7 @@ class PasswordState(StrEnum):
 
 
 _STATE_TEXT: dict[PasswordState, tuple[str, str]] = {
-    PasswordState.CHANGED: ("modifié par l'utilisateur", "changed by the user"),
+    PasswordState.CHANGED: ("mot de passe déjà changé", "password already changed"),
     PasswordState.EXPIRED: (
         "effacé (délai de conservation) : « Mot de passe oublié »",
         'purged (retention period): use "Mot de passe oublié"',
@@ -246,6 +246,7 @@ class SecretariatListing:
             "mail",
             words.person_id,
             *words.status_attributes,
+            *words.password_state_attributes,
         ]
         try:
             entries = [
@@ -294,6 +295,9 @@ class SecretariatListing:
         person_id = entry.first(self.vocabulary.person_id) or ""
         username = self.vocabulary.username_of(entry) or ""
         state, password = self._password(person_id)
+        if password is not None and not self._still_initial(entry, password):
+            # Changed in the directory since the last run: never list a dead password.
+            state, password = PasswordState.CHANGED, None
         return ListingRow(
             person_id=person_id,
             group=group,
@@ -304,6 +308,16 @@ class SecretariatListing:
             state=state,
             password=password,
         )
+
+    def _still_initial(self, entry: Entry, password: SecretStr) -> bool:
+        """Whether the entry still has the held initial password (its state attributes)."""
+        words = self.vocabulary
+        state = words.initial_password_state(entry.get)
+        if state is InitialPasswordState.CHANGED:
+            return False
+        if state is InitialPasswordState.UNSURE:
+            return words.still_initial(self.directory, entry.dn, password) is not False
+        return True
 
     def _password(self, person_id: str) -> tuple[PasswordState, SecretStr | None]:
         if self.custody is None or not person_id:

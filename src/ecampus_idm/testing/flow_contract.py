@@ -50,6 +50,7 @@ from ecampus_idm.clock import FixedClock
 from ecampus_idm.config import DirectorySettings, Settings
 from ecampus_idm.connectors import open_connectors, write_sample
 from ecampus_idm.crypto import generate_key
+from ecampus_idm.custody import open_custody
 from ecampus_idm.directory.active_directory import UAC_DISABLED
 from ecampus_idm.directory.base import Directory, Entry, Modification
 from ecampus_idm.errors import InvalidCredentialsError
@@ -78,7 +79,7 @@ from ecampus_idm.support.diagnose import (
     Lookup,
     read_sources,
 )
-from ecampus_idm.support.listing import SecretariatListing
+from ecampus_idm.support.listing import PasswordState, SecretariatListing
 from ecampus_idm.support.settings import OperatorSettings, SupportSettings
 from ecampus_idm.testing.smtp import ReceivedMessage, SmtpServer
 
@@ -683,6 +684,101 @@ class DiagnosisContract(FlowContract):
         assert len(world.smtp.to("farid.benali@skynet.be")) == 1
         after = world.diagnose(Lookup(school="HEC-TOURNAI", matricule="HE0004"))
         assert after.conclusion.code is ConclusionCode.CHECK_SPAM
+
+    def listing(self, world: FlowWorld) -> dict[str, PasswordState]:
+        """The HEC-TOURNAI listing with the custody: each username's password state."""
+        listing = SecretariatListing(
+            world.settings,
+            clock=world.clock,
+            store=world.store,
+            directory=world.directory,
+            custody=open_custody(world.store, keyring_from_settings(world.settings)),
+            support=SupportSettings(operators=(OperatorSettings(name="helpdesk", schools=("*",)),)),
+        ).build("HEC-TOURNAI", operator="helpdesk")
+        return {row.username: row.state for row in listing.rows}
+
+    @pytest.mark.parametrize("by", ["user", "administrator"])
+    def test_a_password_changed_in_the_directory_is_never_mailed_again(
+        self, world: FlowWorld, by: str
+    ) -> None:
+        """Issue 22's reproduction: the password changed in the target, then the address.
+
+        The user changes the initial password (or an administrator resets it, as
+        ``ldappasswd`` or ``unicodePwd`` would), the same day the listing says "already
+        changed"; the address is corrected; the next night one mail goes to the new
+        address, the reset hint, without the dead password; the custody is discarded
+        with an event, the diagnosis says "password already changed".
+        """
+        world.run()
+        (first,) = world.smtp.to("farid.benali@skynet.be")
+        initial = password_in(first)
+        entry = world.account("farid.benali")
+        person_id = entry.first(world.vocabulary.person_id)
+        assert person_id is not None
+        assert self.listing(world)["farid.benali"] is PasswordState.INITIAL
+        chosen = SecretStr("Quartz-Lagune-Pivoine-73")
+        world.directory.set_password(
+            entry.dn, chosen, old_password=initial if by == "user" else None
+        )
+        assert self.listing(world)["farid.benali"] is PasswordState.CHANGED
+
+        world.replace_in_export("secretariat-he", "farid.benali@skynet.be", "f.benali@telenet.be")
+        world.clock.advance(timedelta(days=1))
+        before = len(world.smtp.messages)
+        world.run()
+        fresh = world.smtp.messages[before:]
+        assert [m.recipients for m in fresh] == [("f.benali@telenet.be",)]
+        (hint,) = fresh
+        assert initial.get_secret_value() not in hint.raw.decode("utf-8", "replace")
+        assert not PASSWORD_LINE.search(hint.text())
+        assert "Mot de passe oublié" in hint.text()
+        status = open_custody(world.store, keyring_from_settings(world.settings)).status(person_id)
+        assert status is not None
+        assert (status.held, status.discard_reason) == (False, "password.changed")
+        kinds = [e.kind for e in world.store.events_for_person(person_id)]
+        assert kinds.count("password.changed") == 1
+        diagnosis = world.diagnose(Lookup(school="HEC-TOURNAI", matricule="HE0004"))
+        assert diagnosis.conclusion.code is ConclusionCode.PASSWORD_CHANGED
+        assert "Mot de passe oublié" in diagnosis.conclusion.fr
+        assert self.listing(world)["farid.benali"] is PasswordState.CHANGED
+
+        world.clock.advance(timedelta(days=1))
+        world.run()
+        assert len(world.smtp.messages) == before + 1
+        kinds = [e.kind for e in world.store.events_for_person(person_id)]
+        assert kinds.count("password.changed") == 1
+
+    def test_an_unsent_welcome_mail_loses_a_password_changed_meanwhile(
+        self, world: FlowWorld
+    ) -> None:
+        """SMTP down: the welcome mail waits; the password changes; it is never sent.
+
+        The secretariat hands the password out, the user changes it; the next night the
+        queued mail is withdrawn.
+        """
+        world.smtp.down()
+        try:
+            world.run()
+        finally:
+            world.smtp.up()
+        assert world.smtp.to("farid.benali@skynet.be") == []
+        entry = world.account("farid.benali")
+        person_id = entry.first(world.vocabulary.person_id)
+        assert person_id is not None
+        custody = open_custody(world.store, keyring_from_settings(world.settings))
+        initial = custody.reveal(person_id)
+        assert initial is not None
+        world.directory.set_password(
+            entry.dn, SecretStr("Quartz-Lagune-Pivoine-73"), old_password=initial
+        )
+        world.clock.advance(timedelta(days=1))
+        world.run()
+        assert world.smtp.to("farid.benali@skynet.be") == []
+        outbox = open_outbox(world.store, keyring_from_settings(world.settings))
+        (mail,) = outbox.messages_for(person_id)
+        assert (mail.status.value, mail.last_error) == ("failed", "password_changed")
+        assert outbox.reveal(mail) is None
+        assert world.smtp.to("alice.martin@gmail.com") != []  # the others' mails left
 
     def test_he_student_before_1_september_then_on_that_day(self, world: FlowWorld) -> None:
         """On 31 August no account, "1er septembre"; the night of 1 September makes it."""

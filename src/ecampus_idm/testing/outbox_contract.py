@@ -239,6 +239,14 @@ class CustodyContract:
         assert (status.held, status.discard_reason) == (False, "password.changed")
         assert not custody.discard("p1", reason="again", at=T0 + timedelta(days=2))
 
+    def test_held_people_are_those_not_discarded(self, custody: PasswordCustody) -> None:
+        """``held_people`` lists the held passwords only (one read for a whole run)."""
+        assert custody.held_people() == frozenset()
+        for person in ("p1", "p2", "p3"):
+            custody.deposit(person, person, SecretStr(SECRET), issued_at=T0)
+        custody.discard("p2", reason="password.changed", at=T0)
+        assert custody.held_people() == frozenset({"p1", "p3"})
+
     def test_purge_discards_old_passwords(self, custody: PasswordCustody) -> None:
         """Purging discards what was issued before the limit, nothing newer."""
         custody.deposit("old", "old.one", SecretStr(SECRET), issued_at=T0)

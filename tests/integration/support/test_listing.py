@@ -93,23 +93,23 @@ def test_default_password_shown_while_unchanged(school_group: School) -> None:
     rows = {r.person_id: r for r in listing.rows}
     assert rows[alice].password_text("fr") == passwords[alice]
     assert rows[farid].state is PasswordState.CHANGED
-    assert rows[farid].password_text("fr") == "modifié par l'utilisateur"
+    assert rows[farid].password_text("fr") == "mot de passe déjà changé"
     assert passwords[farid] not in render_csv(listing)
 
 
 def test_discarded_custody_reads_changed_by_the_user(school_group: School) -> None:
-    """A custody entry discarded on password change reads "changed by the user"."""
+    """A custody entry discarded on password change reads "password already changed"."""
     school_group.run()
     _deposit_all(school_group)
     alice = school_group.person_id("HE0001")
     school_group.custody.discard(alice, reason="password.changed", at=school_group.clock.now())
     listing = _listing(school_group).build("HEC-TOURNAI", operator="sec-tournai")
     row = next(r for r in listing.rows if r.person_id == alice)
-    assert row.password_text("en") == "changed by the user"
+    assert row.password_text("en") == "password already changed"
 
 
 def test_purged_password_reads_purged(school_group: School) -> None:
-    """A password discarded by retention reads "purged", not "changed by the user"."""
+    """A password discarded by retention reads "purged", not "password already changed"."""
     school_group.run()
     _deposit_all(school_group)
     school_group.clock.advance(timedelta(days=61))

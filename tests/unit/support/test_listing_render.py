@@ -50,9 +50,9 @@ def test_csv_neutralises_formulas() -> None:
 
 
 def test_changed_password_is_not_shown() -> None:
-    """A changed password reads "changed by the user" in English."""
+    """A changed password reads "password already changed" in English."""
     row = _row(state=PasswordState.CHANGED, password=None)
-    assert "changed by the user" in render_csv(_listing(row), "en")
+    assert "password already changed" in render_csv(_listing(row), "en")
 
 
 def test_html_escapes_names() -> None:
