@@ -8,7 +8,10 @@ The checks of issue 13, written once for the stateful property test
     Every password in the custody, and in every queued, deferred or sent welcome mail
     (``welcome`` and ``welcome-again``), of a usable account (``active`` or ``grace`` in
     the store) binds on that account's directory entry. A mail queued before the
-    account was last deleted is exempt (the person came back to a new account). The
+    account was last deleted is exempt (the person came back to a new account), and so
+    is a mail sent to a person whose password changed since (``password.changed``,
+    ``reset.completed``): the custody and the unsent mails must follow, what was
+    delivered is history. The
     password of a queued mail comes from the outbox; a sent one's from the copy the
     SMTP server received (its sealed copy is wiped once sent). A password that already
     bound on the entry in its present state (same ``entryCSN``) is not bound again.
@@ -110,6 +113,7 @@ USABLE = frozenset({AccountStatus.ACTIVE, AccountStatus.GRACE})
 """Statuses whose account works: its passwords must bind."""
 
 _WELCOME = frozenset({Purpose.WELCOME, Purpose.WELCOME_AGAIN})
+_PASSWORD_CHANGED = ("password.changed", "reset.completed")
 _PENDING = frozenset({MessageStatus.QUEUED, MessageStatus.DEFERRED})
 _LIVE_MAIL = _PENDING | {MessageStatus.SENT}
 _USERNAME = re.compile(r"(?:Nom d'utilisateur|Username|Gebruikersnaam)\s*:\s*(\S+)")
@@ -490,12 +494,16 @@ class InvariantChecker:
             held = custody.reveal(person_id)
             if held is not None:
                 candidates.append(("custody", held))
-            deleted = _last_deletion(self.store, person_id)
+            deleted = _last_event(self.store, person_id, ("account.deleted",))
+            changed = _last_event(self.store, person_id, _PASSWORD_CHANGED)
             for message in outbox.messages_for(person_id):
                 if message.purpose not in _WELCOME or message.status not in _LIVE_MAIL:
                     continue
                 if deleted is not None and message.queued_at <= deleted:
                     continue  # the person came back since: a new account, a new password
+                sent = message.sent_at
+                if changed is not None and sent is not None and sent <= changed:
+                    continue  # delivered, then the user chose another password: history
                 password = _mailed_password(outbox, message, received)
                 if password is not None:
                     kind = "sent mail" if message.status is MessageStatus.SENT else "queued mail"
@@ -721,9 +729,9 @@ class InvariantChecker:
         return breaches
 
 
-def _last_deletion(store: Store, person_id: str) -> datetime | None:
-    deletions = [e.at for e in store.events_for_person(person_id) if e.kind == "account.deleted"]
-    return max(deletions) if deletions else None
+def _last_event(store: Store, person_id: str, kinds: Collection[str]) -> datetime | None:
+    found = [e.at for e in store.events_for_person(person_id) if e.kind in kinds]
+    return max(found) if found else None
 
 
 def _mailed_password(

@@ -49,8 +49,11 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from pydantic import SecretStr
 
 from ecampus_idm.config import Settings, StoreSettings
+from ecampus_idm.custody import open_custody
+from ecampus_idm.directory.filters import eq
 from ecampus_idm.errors import IdmError
 from ecampus_idm.model import AccountStatus
 from ecampus_idm.runner import RunReport
@@ -344,6 +347,26 @@ class NightlyMachine(RuleBasedStateMachine):
         self._advance()
         self._night("address_corrected")
 
+    @precondition(lambda self: bool(self._held()))
+    @rule(pick=_PICK, by_user=st.booleans())
+    def password_changed_in_directory(self, pick: int, by_user: bool) -> None:
+        """A user changes the initial password (or an administrator resets it) directly.
+
+        The next night must discard that custody: every held or mailed password of a
+        usable account still binds, and none of the dead one is mailed again.
+        """
+        world = self.world
+        held = self._held()
+        person_id, dn = held[pick % len(held)]
+        custody = open_custody(world.store, world.keyring)
+        initial = custody.reveal(person_id)
+        assert initial is not None  # noqa: S101 - held_people said so
+        chosen = SecretStr(f"Quartz-Lagune-{pick:05d}-Pivoine")
+        world.directory.set_password(dn, chosen, old_password=initial if by_user else None)
+        self.tally.faults[f"password changed by {'user' if by_user else 'administrator'}"] += 1
+        self._advance()
+        self._night("password_changed_in_directory")
+
     # -- sources --------------------------------------------------------------------------
 
     @rule(source=_SOURCE, way=st.sampled_from(list(Refusal)), pick=_PICK)
@@ -497,6 +520,22 @@ class NightlyMachine(RuleBasedStateMachine):
             if len(rows) > 1 and all(self._shrink_ok(s, n) for s, n in rows.items()):
                 found.append((human, None))  # out of every export at once
         return found
+
+    def _held(self) -> list[tuple[str, str]]:
+        """Usable accounts whose initial password is held, with their entry's DN."""
+        world = self.world
+        held = open_custody(world.store, world.keyring).held_people()
+        if not held:
+            return []
+        usable = {p for p, r in world.store.accounts().items() if r.status is AccountStatus.ACTIVE}
+        entries = world.directory.search(
+            self.slapd.people_dn, eq("objectClass", "ecampusPerson"), attributes=["ecampusPersonId"]
+        )
+        return sorted(
+            (person_id, e.dn)
+            for e in entries
+            if (person_id := e.first("ecampusPersonId") or "") in held & usable
+        )
 
     def _returnable(self) -> list[int]:
         return sorted(self.world.population.gone)
