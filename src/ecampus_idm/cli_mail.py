@@ -10,6 +10,7 @@ be sent now and are kept for the next flush).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ from ecampus_idm.clock import SystemClock
 from ecampus_idm.config import load_config
 from ecampus_idm.mail.errors import MailError
 from ecampus_idm.store.base import Run, RunStatus, Store
+
+log = logging.getLogger(__name__)
 
 __all__ = ["register"]
 
@@ -294,6 +297,44 @@ def keygen_command() -> None:
     click.echo(generate_key())
 
 
+def _changed_in_directory(settings: Any, desk: Any, person_id: str, username: str) -> bool:
+    """Whether the held initial password of ``username`` was changed in the directory.
+
+    Best effort: without a reachable directory the custody stays as the last run left it
+    (each nightly run makes the same check).
+    """
+    from ecampus_idm.directory import open_directory  # noqa: PLC0415 - ldap3 stays lazy
+    from ecampus_idm.errors import IdmError  # noqa: PLC0415
+    from ecampus_idm.passwords.vocabulary import (  # noqa: PLC0415
+        AccountVocabulary,
+        InitialPasswordState,
+    )
+
+    secret = desk.custody.reveal(person_id)
+    if secret is None:
+        return False
+    words = AccountVocabulary.for_directory(settings.directory)
+    try:
+        with open_directory(settings.directory) as directory:
+            found = list(
+                directory.search(
+                    settings.directory.people_dn,
+                    words.username_filter(username),
+                    attributes=words.attributes(),
+                )
+            )
+            if len(found) != 1:
+                return False
+            entry = found[0]
+            state = words.initial_password_state(entry.get)
+            if state is InitialPasswordState.UNSURE:
+                return words.still_initial(directory, entry.dn, secret) is False
+            return state is InitialPasswordState.CHANGED
+    except IdmError as exc:
+        log.warning("resend: the directory could not be read (%s)", type(exc).__name__)
+        return False
+
+
 @click.command("resend")
 @_config_option
 @click.option("--username", required=True, help="The account whose credentials to resend.")
@@ -322,6 +363,15 @@ def resend_command(config_path: Path | None, username: str, no_send: bool, as_js
             name = previous[-1].display_name if previous else username
             run = store.start_run("mail.resend")
             with store.transaction():
+                if _changed_in_directory(settings, desk, record.person_id, username):
+                    # Never resend a password the entry no longer has: the reset hint.
+                    store.record_events(
+                        [
+                            desk.password_changed(
+                                record.person_id, now=clock.now(), run_id=run.run_id
+                            )
+                        ]
+                    )
                 message, events = desk.resend(
                     Addressee(record.person_id, username, name, None),
                     now=clock.now(),
