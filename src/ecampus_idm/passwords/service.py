@@ -874,16 +874,21 @@ _MEMORY_REPOSITORIES: weakref.WeakKeyDictionary[Store, ResetRepository] = (
 
 def repository_for(store: Store) -> ResetRepository:
     """Return the reset repository for ``store``: SQL on a SqlStore, memory otherwise."""
-    from ecampus_idm.store.memory import MemoryStore  # noqa: PLC0415 - light
+    # Only the module of the store's own kind is imported (the check the outbox and the
+    # custody make): the portal's SQL path never loads the in-memory twins, nor a memory
+    # store SQLAlchemy.
+    if hasattr(store, "connection"):
+        from ecampus_idm.passwords.sql import SqlResetRepository  # noqa: PLC0415 - SQLAlchemy
+        from ecampus_idm.store.sql import SqlStore  # noqa: PLC0415
 
-    if isinstance(store, MemoryStore):
-        from ecampus_idm.passwords.memory import MemoryResetRepository  # noqa: PLC0415
+        if isinstance(store, SqlStore):
+            return SqlResetRepository(store)
+    else:
+        from ecampus_idm.store.memory import MemoryStore  # noqa: PLC0415 - the twin
 
-        with _MEMORY_LOCK:  # one repository per memory store, shared by its services
-            return _MEMORY_REPOSITORIES.setdefault(store, MemoryResetRepository())
-    from ecampus_idm.passwords.sql import SqlResetRepository  # noqa: PLC0415 - SQLAlchemy lazy
-    from ecampus_idm.store.sql import SqlStore  # noqa: PLC0415
+        if isinstance(store, MemoryStore):
+            from ecampus_idm.passwords.memory import MemoryResetRepository  # noqa: PLC0415
 
-    if not isinstance(store, SqlStore):
-        raise ResetConfigError(f"no reset repository for {type(store).__name__}")
-    return SqlResetRepository(store)
+            with _MEMORY_LOCK:  # one repository per memory store, shared by its services
+                return _MEMORY_REPOSITORIES.setdefault(store, MemoryResetRepository())
+    raise ResetConfigError(f"no reset repository for {type(store).__name__}")
