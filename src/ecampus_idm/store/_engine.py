@@ -9,12 +9,18 @@ SQLite is the embedded default and gets the most care:
   the write lock up front is what makes concurrent writers queue; a deferred transaction
   that reads and then tries to write would instead fail at once with "database is
   locked" when another writer got there first (the busy handler cannot help then).
+* switching a fresh file to WAL is retried: ``PRAGMA journal_mode=WAL`` needs an exclusive
+  lock and SQLite answers "database is locked" at once, without its busy handler, when
+  another process opens the same new file at the same moment. The mode is persistent, so
+  only the first opens of a file ever wait.
 
 A connection is a writer when it carries the :data:`WRITE` execution option.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +49,12 @@ def create_store_engine(url: URL, *, busy_timeout: float) -> Engine:
     """
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
-        event.listen(engine, "connect", _sqlite_connect)
+
+        def on_connect(dbapi_connection: Any, connection_record: object) -> None:
+            del connection_record
+            _sqlite_connect(dbapi_connection, busy_timeout)
+
+        event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(
@@ -53,15 +64,40 @@ def create_store_engine(url: URL, *, busy_timeout: float) -> Engine:
     )
 
 
-def _sqlite_connect(dbapi_connection: Any, connection_record: object) -> None:
-    del connection_record
+def _sqlite_connect(dbapi_connection: Any, busy_timeout: float) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (see _sqlite_begin)
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _set_wal(cursor, busy_timeout)
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+_WAL_RETRY_FIRST_PAUSE = 0.005
+_WAL_RETRY_MAX_PAUSE = 0.2
+
+
+def _set_wal(cursor: Any, busy_timeout: float) -> None:
+    """Put the file in WAL mode, waiting up to ``busy_timeout`` for a concurrent opener.
+
+    Raises:
+        sqlite3.OperationalError: The file stayed locked for the whole ``busy_timeout``.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = _WAL_RETRY_FIRST_PAUSE
+    while True:
+        try:
+            row = cursor.execute("PRAGMA journal_mode").fetchone()
+            if row is None or str(row[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        else:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, _WAL_RETRY_MAX_PAUSE)
 
 
 def _sqlite_begin(connection: Connection) -> None:
