@@ -7,8 +7,9 @@ This module imports only pydantic, so that :mod:`ecampus_idm.config` can use it.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -34,7 +35,8 @@ class SmtpSettings(_Section):
     Attributes:
         host: The submission server.
         port: 587 for STARTTLS, 465 for SMTPS, 25 for plain relays.
-        security: ``starttls`` (required), ``ssl`` (SMTPS) or ``none`` (local relay only).
+        security: ``starttls`` (required), ``ssl`` (SMTPS) or ``none`` (a relay without
+            login, or one on this machine: a login in clear to another host is refused).
         username: Login for SMTP AUTH, if the server wants one.
         password: Its password (keep it in ``ECAMPUS_IDM_MAIL__SMTP__PASSWORD``).
         ca_file: CA bundle to verify the server with (system CAs when unset).
@@ -50,6 +52,32 @@ class SmtpSettings(_Section):
     ca_file: Path | None = None
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     local_hostname: str | None = None
+
+    @model_validator(mode="after")
+    def _no_login_in_clear(self) -> Self:
+        # As plain LDAP with a bind password: a login without TLS is only for a relay on
+        # this machine (nobody can listen on the loopback interface without being root).
+        login = self.username is not None or self.password is not None
+        if self.security == "none" and login and not _is_loopback(self.host):
+            raise ValueError(
+                f'security = "none" enverrait username et password en clair à {self.host} :'
+                ' choisissez security = "starttls" ou "ssl", ou retirez le login (relais sans'
+                " authentification) / "
+                f'security = "none" would send username and password in clear to {self.host}:'
+                ' choose security = "starttls" or "ssl", or remove the login (a relay without'
+                " authentication)"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class DkimSettings(_Section):

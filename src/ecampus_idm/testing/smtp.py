@@ -4,7 +4,10 @@
 the ``smtp_server`` fixture (registered by :mod:`ecampus_idm.testing.plugin`) gives one
 per test. The server records every accepted message (:attr:`SmtpServer.messages`) and
 can be told to refuse recipients with a given reply (``server.refuse[address] = "550 ..."``),
-to require a login (``auth``) and to offer STARTTLS with a throwaway certificate.
+to require a login (``auth``), and to offer STARTTLS (``starttls``) or to speak TLS from the
+first byte, as SMTPS on port 465 does (``implicit_tls``), with a throwaway self-signed
+certificate (:attr:`SmtpServer.ca_file` is the file a client trusts). Each accepted message
+says whether it came over TLS (:attr:`ReceivedMessage.tls`).
 
 It fails on demand, for the fault tests (:class:`SmtpFaults`, set on ``server.faults``
 and cleared by ``server.faults.clear()``; each fault lasts until cleared):
@@ -71,6 +74,7 @@ class ReceivedMessage:
     sender: str
     recipients: tuple[str, ...]
     raw: bytes = field(repr=False)
+    tls: bool = False
 
     def parsed(self) -> EmailMessage:
         """The message, parsed."""
@@ -131,6 +135,8 @@ def _smtp_class() -> type[Any]:
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self.owner._live.add(transport)
+            if transport.get_extra_info("ssl_object") is not None:  # implicit TLS (SMTPS)
+                self._auth_require_tls = False  # the session is encrypted from the start
 
         def connection_lost(self, error: Exception | None) -> None:
             self.owner._live.discard(self.transport)
@@ -196,8 +202,12 @@ class _Handler:
         reply = self.server.faults.data
         if reply is not None:
             return reply
+        transport = server.transport
         received = ReceivedMessage(
-            envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.content)
+            envelope.mail_from,
+            tuple(envelope.rcpt_tos),
+            bytes(envelope.content),
+            tls=transport is not None and transport.get_extra_info("ssl_object") is not None,
         )
         self.server.messages.append(received)
         if self.server.on_accept is not None:
@@ -220,15 +230,27 @@ class SmtpServer:
         faults: What it does wrong now (:class:`SmtpFaults`).
         on_accept: Called with each accepted message, before its 250 is sent.
         dropped: Connections it closed without answering (the ``drop_*`` faults).
-        ca_file: The CA certificate to trust, when STARTTLS is on.
+        ca_file: The CA certificate to trust, when STARTTLS or implicit TLS is on.
+        implicit_tls: Whether it speaks TLS from the first byte (SMTPS).
+
+    Args:
+        starttls: Offer STARTTLS, and require it before MAIL and AUTH.
+        implicit_tls: Speak TLS from the first byte (SMTPS); not with ``starttls``.
+        auth: ``(username, password)`` to require before MAIL.
+
+    Raises:
+        ValueError: If both ``starttls`` and ``implicit_tls`` are asked.
     """
 
     def __init__(
         self,
         *,
         starttls: bool = False,
+        implicit_tls: bool = False,
         auth: tuple[str, str] | None = None,
     ) -> None:
+        if starttls and implicit_tls:
+            raise ValueError("starttls or implicit_tls, not both")
         self.host = "127.0.0.1"
         self.port = _free_port()
         self.messages: list[ReceivedMessage] = []
@@ -237,13 +259,17 @@ class SmtpServer:
         self.on_accept: Callable[[ReceivedMessage], None] | None = None
         self.dropped = 0
         self.ca_file: Path | None = None
+        self.implicit_tls = implicit_tls
         self._live: set[Any] = set()
         self._lock = threading.Lock()
         self._tmp = tempfile.TemporaryDirectory(prefix="ecampus-smtp-")
         kwargs: dict[str, Any] = {}
+        self._ssl_context: ssl.SSLContext | None = None
         if starttls:
             context, self.ca_file = _tls_context(Path(self._tmp.name))
             kwargs.update(tls_context=context, require_starttls=True)
+        if implicit_tls:
+            self._ssl_context, self.ca_file = _tls_context(Path(self._tmp.name))
         if auth is not None:
             user, secret = auth
 
@@ -258,7 +284,13 @@ class SmtpServer:
                 )
                 return AuthResult(success=ok)
 
-            kwargs.update(authenticator=check, auth_required=True, auth_require_tls=starttls)
+            # Under implicit TLS, FaultySmtp.connection_made lifts auth_require_tls (which
+            # aiosmtpd knows for STARTTLS only) once it sees the session is encrypted.
+            kwargs.update(
+                authenticator=check,
+                auth_required=True,
+                auth_require_tls=starttls or implicit_tls,
+            )
         self._kwargs = kwargs
         self._controller: Any = None
         self.up()
@@ -284,6 +316,7 @@ class SmtpServer:
                     hostname=self.host,
                     port=self.port,
                     ready_timeout=10,
+                    ssl_context=self._ssl_context,
                     **self._kwargs,
                 )
                 controller.start()
@@ -310,11 +343,12 @@ class SmtpServer:
             self._live.clear()
 
     def settings(self, **overrides: Any) -> SmtpSettings:
-        """Client settings for this server (plain SMTP unless STARTTLS is on)."""
+        """Client settings for this server (``ssl``, ``starttls`` or plain, as it speaks)."""
+        security = "ssl" if self.implicit_tls else "starttls" if self.ca_file else "none"
         values: dict[str, Any] = {
             "host": self.host,
             "port": self.port,
-            "security": "starttls" if self.ca_file else "none",
+            "security": security,
             "ca_file": self.ca_file,
             "timeout_seconds": 10,
         }
@@ -339,15 +373,23 @@ class SmtpServer:
         )
 
 
-def start_smtp_server(*, starttls: bool = False, auth: tuple[str, str] | None = None) -> SmtpServer:
-    """Start a recording SMTP server; skip the test if aiosmtpd is missing."""
+def start_smtp_server(
+    *, starttls: bool = False, implicit_tls: bool = False, auth: tuple[str, str] | None = None
+) -> SmtpServer:
+    """Start a recording SMTP server; skip the test if aiosmtpd is missing.
+
+    Args:
+        starttls: Offer and require STARTTLS.
+        implicit_tls: Speak TLS from the first byte (SMTPS).
+        auth: ``(username, password)`` to require.
+    """
     try:
         import aiosmtpd  # noqa: F401, PLC0415 - probe the optional extra
     except ImportError:
         if os.environ.get(REQUIRE_MAIL_VARIABLE) == "1":
             pytest.fail(f"aiosmtpd is not installed, and {REQUIRE_MAIL_VARIABLE}=1", pytrace=False)
         pytest.skip("aiosmtpd is not installed (pip install 'ecampus-idm[testing]')")
-    return SmtpServer(starttls=starttls, auth=auth)
+    return SmtpServer(starttls=starttls, implicit_tls=implicit_tls, auth=auth)
 
 
 @pytest.fixture

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from ecampus_idm.config import load_config
 from ecampus_idm.crypto import generate_key
-from ecampus_idm.mail.settings import DkimSettings, MailSettings
+from ecampus_idm.errors import ConfigError
+from ecampus_idm.mail.settings import DkimSettings, MailSettings, SmtpSettings
+
+SMTP_CANARY = "Smtp-Clear-Canary-Pw-58"
 
 
 def test_defaults_are_the_embedded_maildir() -> None:
@@ -42,3 +48,72 @@ def test_dkim_needs_exactly_one_key_source() -> None:
     """A DKIM key comes from a file or a secret, not both, not neither."""
     with pytest.raises(ValidationError, match="exactly one"):
         DkimSettings(domain="condorcet.be", selector="s1")
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        {"username": "ecampus", "password": SecretStr(SMTP_CANARY)},
+        {"username": "ecampus"},
+        {"password": SecretStr(SMTP_CANARY)},
+    ],
+    ids=["username-and-password", "username", "password"],
+)
+@pytest.mark.parametrize("host", ["smtp.condorcet.be", "192.0.2.25", "2001:db8::25"])
+def test_login_without_tls_to_a_remote_host_is_refused(host: str, login: dict[str, object]) -> None:
+    """security = "none" with a login to a remote host is refused, French first, naming keys."""
+    with pytest.raises(ValidationError) as caught:
+        SmtpSettings.model_validate({"host": host, "security": "none", **login})
+    text = str(caught.value)
+    assert text.index("en clair") < text.index("in clear")
+    for name in ("security", "username", "password", "starttls", "ssl"):
+        assert name in text
+    assert SMTP_CANARY not in text
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.0.2", "::1"])
+def test_login_without_tls_to_a_loopback_relay_is_accepted(host: str) -> None:
+    """A relay on this machine may take the login without TLS (as plain LDAP on loopback)."""
+    settings = SmtpSettings(
+        host=host, security="none", username="ecampus", password=SecretStr(SMTP_CANARY)
+    )
+    assert settings.security == "none"
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_login_with_tls_to_a_remote_host_is_accepted(security: str) -> None:
+    """STARTTLS or SMTPS carry the login to a remote server."""
+    settings = SmtpSettings.model_validate(
+        {"host": "smtp.condorcet.be", "security": security, "username": "ecampus"}
+    )
+    assert settings.username == "ecampus"
+
+
+def test_relay_without_login_and_without_tls_is_accepted() -> None:
+    """A plain relay that asks for no login (port 25 inside the network) is accepted."""
+    assert SmtpSettings(host="relay.condorcet.be", port=25, security="none").username is None
+
+
+def test_login_in_clear_names_the_key_in_the_configuration(tmp_path: Path) -> None:
+    """load_config reports mail.smtp with the reason, and never the password."""
+    path = tmp_path / "ecampus-idm.toml"
+    path.write_text(
+        "[directory]\n"
+        'url = "ldaps://ldap.ecampus.test"\n'
+        'bind_dn = "cn=idm,dc=ecampus,dc=test"\n'
+        'bind_password = "x"\n'
+        'base_dn = "dc=ecampus,dc=test"\n'
+        "[mail]\n"
+        'transport = "smtp"\n'
+        "[mail.smtp]\n"
+        'host = "smtp.condorcet.be"\n'
+        'security = "none"\n'
+        'username = "ecampus"\n'
+        f'password = "{SMTP_CANARY}"\n',
+        "utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "mail.smtp"
+    assert "en clair" in caught.value.expected
+    assert SMTP_CANARY not in str(caught.value)
