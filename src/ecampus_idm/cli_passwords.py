@@ -98,7 +98,11 @@ def check_command(  # noqa: PLR0917 - click passes every option as an argument
     """Vérifie un mot de passe choisi / check a chosen password against the rules."""
     out = _Output(as_json)
     with _handled(out):
-        rules = load_config(config_path).passwords.quality if config_path else QualitySettings()
+        rules = QualitySettings()
+        if config_path:
+            settings = load_config(config_path)
+            # The group's school names are words an attacker tries first.
+            rules = settings.passwords.quality.with_known_words(s.name for s in settings.schools)
         if from_stdin:
             value = sys.stdin.readline().rstrip("\r\n")
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
@@ -76,6 +77,11 @@ class QualitySettings(_Section):
         extra_blocklist: More passwords to refuse (compared without case).
         ad_complexity: Mirror Active Directory's complexity rule (three kinds of
             characters) when AD is the directory: it is the directory's rule, not ours.
+        min_strength: The lowest zxcvbn score accepted (0 to 4; 4, the default, means
+            an estimated 10^10 guesses or more; 0 turns the estimate off).
+        known_words: Words an attacker of this group tries first (the schools' names,
+            the town, the mascot): counted as known words by the strength estimate,
+            not refused outright as :attr:`context_words` are.
     """
 
     min_length: int = Field(default=15, ge=8, le=64)
@@ -86,6 +92,8 @@ class QualitySettings(_Section):
     use_blocklist: bool = True
     extra_blocklist: frozenset[str] = frozenset()
     ad_complexity: bool = False
+    min_strength: int = Field(default=4, ge=0, le=4)
+    known_words: tuple[str, ...] = ()
 
     @field_validator("min_length_by_population")
     @classmethod
@@ -99,6 +107,15 @@ class QualitySettings(_Section):
     @classmethod
     def _fold(cls, value: frozenset[str]) -> frozenset[str]:
         return frozenset(word.casefold() for word in value)
+
+    def with_known_words(self, words: Iterable[str]) -> QualitySettings:
+        """These rules with ``words`` added to :attr:`known_words` (e.g. the schools' names).
+
+        ``settings.passwords.quality.with_known_words(s.name for s in settings.schools)``
+        is what ``ecampus-idm passwords check`` uses.
+        """
+        added = tuple(dict.fromkeys((*self.known_words, *words)))
+        return self.model_copy(update={"known_words": added})
 
     def min_length_for(self, population: str | None) -> int:
         """Return the floor for ``population`` (the general one when it has none)."""
