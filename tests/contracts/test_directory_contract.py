@@ -6,11 +6,11 @@ import pytest
 
 from ecampus_idm.directory.ldap import LdapDirectory
 from ecampus_idm.directory.memory import MemoryDirectory
-from ecampus_idm.testing.contracts import DirectoryContract
+from ecampus_idm.testing.contracts import PpolicyContract
 from ecampus_idm.testing.slapd import SlapdServer
 
 
-class TestMemoryDirectory(DirectoryContract):
+class TestMemoryDirectory(PpolicyContract):
     """The in-memory twin honours the contract."""
 
     @pytest.fixture
@@ -23,7 +23,7 @@ class TestMemoryDirectory(DirectoryContract):
 
 
 @pytest.mark.ldap
-class TestLdapDirectory(DirectoryContract):
+class TestLdapDirectory(PpolicyContract):
     """The ldap3 adapter on a throwaway slapd honours the contract."""
 
     @pytest.fixture

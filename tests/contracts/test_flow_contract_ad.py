@@ -7,12 +7,14 @@ initial password is right but must be changed before use (bind result 773).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from pydantic import SecretStr
 
 from ecampus_idm.config import DirectorySettings
 from ecampus_idm.directory.active_directory import PasswordMustChangeError
-from ecampus_idm.directory.base import Directory
+from ecampus_idm.directory.base import Directory, Modification
 from ecampus_idm.directory.ldap import ActiveDirectory
 from ecampus_idm.testing.flow_contract import (
     ActivationContract,
@@ -35,6 +37,19 @@ class _OnSambaAd:
     @pytest.fixture
     def flow_directory_settings(self, ad_server: SambaServer) -> DirectorySettings:
         return ad_server.settings()
+
+    @pytest.fixture
+    def lockout_policy(self, ad_server: SambaServer) -> Iterator[None]:
+        """The domain locks an account after 5 bad binds for this test (0 by default)."""
+        admin = ad_server.connect()
+        before = admin.get(ad_server.base_dn, ["lockoutThreshold"])
+        threshold = (before.first("lockoutThreshold") if before else None) or "0"
+        admin.modify(ad_server.base_dn, [Modification.replace("lockoutThreshold", "5")])
+        try:
+            yield
+        finally:
+            admin.modify(ad_server.base_dn, [Modification.replace("lockoutThreshold", threshold)])
+            admin.close()
 
     def check_initial_password(self, directory: Directory, dn: str, password: SecretStr) -> None:
         """The initial password is right and must be changed first (AD 773)."""

@@ -1,15 +1,15 @@
 """An in-memory directory that honours the Directory contract, for fast unit tests.
 
-It models what the contract promises and nothing more: a tree of entries with
-parent/child rules, case-insensitive names and values, atomic modifies, subtree renames,
-change stamps (``entryCSN``) and preconditions, referential integrity of ``member`` (like
-refint), hashed passwords and the ppolicy account lock (any ``pwdAccountLockedTime``
-refuses binds). It has no schema beyond "an entry needs an objectClass". Like slapd's
-memberof overlay it keeps an operational ``memberOf`` on the members of a group when the
-group's ``member`` values change, and, like the overlay, not when the member is added
-after a group already listing it (the drift the planner repairs). The contract tests
-(:class:`ecampus_idm.testing.contracts.DirectoryContract`) run against it and against a
-real slapd, which is what makes it trustworthy.
+It models what the contract promises and nothing more: a tree of entries with parent/child
+rules, case-insensitive names and values, atomic modifies, subtree renames, change stamps
+(``entryCSN``) and preconditions, referential integrity of ``member`` (like refint), hashed
+passwords and the ppolicy account lock (any ``pwdAccountLockedTime`` refuses binds; a
+password change removes it, as slapd's ppolicy does). It has no schema beyond "an entry
+needs an objectClass". Like slapd's memberof overlay it keeps an operational ``memberOf`` on
+the members of a group when the group's ``member`` values change, and, like the overlay, not
+when the member is added after a group already listing it (the drift the planner repairs).
+The contract tests (:class:`ecampus_idm.testing.contracts.DirectoryContract`) run against it
+and against a real slapd, which is what makes it trustworthy.
 """
 
 from __future__ import annotations
@@ -316,6 +316,8 @@ class MemoryDirectory:
                 "userPassword",
                 [hash_ldap_password(new_password)],
             )
+            # ppolicy: a password change removes the lock, the permanent one included.
+            stored.attributes.pop("pwdaccountlockedtime", None)
 
     def authenticate(self, dn: str, password: SecretStr) -> None:
         """Check ``password`` against the entry's stored hash."""

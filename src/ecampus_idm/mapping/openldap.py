@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ecampus_idm.directory.dn import build_dn
+from ecampus_idm.directory.ppolicy import PERMANENT_LOCK
 from ecampus_idm.mapping.base import desired_entries
 from ecampus_idm.model import AccountStatus, Category, Person, Role, School
 from ecampus_idm.policies.engine import PersonVerdict
@@ -31,7 +32,7 @@ from ecampus_idm.sync.target import TargetSpec
 __all__ = ["LOCKED", "MARKER", "OpenLdapProfile", "open_schools"]
 
 MARKER = "ecampus-idm"
-LOCKED = "000001010000Z"
+LOCKED = PERMANENT_LOCK
 """ppolicy's value for "locked until an administrator unlocks"."""
 
 _PERSON_CLASSES = ("top", "inetOrgPerson", "eduPerson", "schacContactLocation", "ecampusPerson")

@@ -49,6 +49,8 @@ class ResetAccount:
         schools: The school codes (or names) of the account.
         population: ``student``, ``faculty``, ``staff``... (chooses the length floor).
         disabled: Whether the account is disabled (no reset mail, no reset).
+        locked_out: Whether the directory locked it out after failed binds (not
+            disabled: the reset goes ahead and lifts the lockout).
         personal_mail: The personal address on the entry.
         state: What the token fingerprint is made of (password hash, change time):
             never shown.
@@ -64,6 +66,7 @@ class ResetAccount:
     schools: tuple[str, ...] = ()
     population: str | None = None
     disabled: bool = False
+    locked_out: bool = False
     personal_mail: str | None = field(default=None, repr=False)
     state: tuple[str, ...] = field(default=(), repr=False)
     history: tuple[str, ...] = field(default=(), repr=False)
@@ -138,9 +141,11 @@ class DirectoryAccountLookup:
     (:meth:`~ecampus_idm.passwords.settings.PasswordSettings.vocabulary`): with the
     OpenLDAP profile (:mod:`ecampus_idm.mapping.openldap`) the personal address in
     ``ecampusPersonalMail``, a disabled account marked by ``ecampusAccountStatus:
-    disabled`` or a ppolicy lock (``pwdAccountLockedTime``); with the AD profile
+    disabled`` or ppolicy's permanent lock (a lockout after failed binds is not a
+    disabled account: :mod:`ecampus_idm.directory.ppolicy`); with the AD profile
     (:mod:`ecampus_idm.mapping.active_directory`) the personal address in
-    ``otherMailbox``, a disabled account by ``userAccountControl`` bit 2, the token
+    ``otherMailbox``, a disabled account by ``userAccountControl`` bit 2, a lockout by
+    ``lockoutTime``, the token
     fingerprint from ``pwdLastSet`` (all configurable, see
     :meth:`~ecampus_idm.passwords.settings.PasswordSettings.for_directory`).
 
@@ -215,6 +220,7 @@ class DirectoryAccountLookup:
             schools=tuple(self._schools.get(code, code) for code in schools),
             population=entry.first(words.population) if words.population else None,
             disabled=words.is_disabled(entry),
+            locked_out=words.is_locked_out(entry),
             personal_mail=entry.first(words.personal_mail),
             state=state,
             history=tuple(h for h in history if h),

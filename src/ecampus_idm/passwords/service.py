@@ -677,7 +677,34 @@ class PasswordResetService:
             ) from None
         if self._settings.clear_must_change:
             self._clear_must_change(account.dn)
+        if account.locked_out:
+            self._unlock(record, account)
         return self._completed(record, now)
+
+    def _unlock(self, record: TokenRecord, account: ResetAccount) -> None:
+        """Lift a lockout after failed binds: the user just proved control of the mailbox.
+
+        ppolicy clears its stamp and failure times itself on a password change (the
+        removal then finds nothing); AD needs ``lockoutTime: 0``. A failure leaves the
+        password set: the lockout then ends after the directory's lockout duration.
+        """
+        words = self._settings.vocabulary()
+        try:
+            self.directory.modify(account.dn, [words.unlock()])
+        except AttributeValueError:
+            pass  # already lifted by the password change (ppolicy)
+        except DirectoryError as exc:
+            log.warning(
+                "reset for %s: lockout not lifted: %s", record.person_id, type(exc).__name__
+            )
+            return
+        self._event(
+            record.person_id,
+            "account.unlocked",
+            "Verrouillage après des essais manqués levé par la réinitialisation du mot de passe.",
+            "Lockout after failed attempts lifted by the password reset.",
+            {"route": "reset"},
+        )
 
     def _clear_must_change(self, dn: str) -> None:
         """Clear "must change": the administrative write may set it, but the user chose this.

@@ -15,9 +15,12 @@ school codes      ``ecampusSchool``            ``departmentNumber``
 personal address  ``ecampusPersonalMail``      ``otherMailbox``
 ownership marker  ``ecampusManagedBy``         ``adminDescription``
 disabled          ``ecampusAccountStatus:      ``userAccountControl`` bit 2
-                  disabled`` or a ppolicy      (``ACCOUNTDISABLE``)
-                  lock (``pwdAccountLocked
-                  Time``)
+                  disabled`` or ppolicy's      (``ACCOUNTDISABLE``)
+                  permanent lock (``pwdAccount
+                  LockedTime: 000001010000Z``)
+locked out after  ``pwdAccountLockedTime``     ``lockoutTime`` other than ``0``
+failed binds      with a timestamp (not
+(not disabled)    disabled: a reset unlocks)
 password state    ``userPassword``,            ``pwdLastSet`` (``unicodePwd`` is never
 (token            ``pwdChangedTime``           readable)
 fingerprint)
@@ -47,7 +50,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
+from ecampus_idm.directory.base import Modification
 from ecampus_idm.directory.filters import Filter, eq
+from ecampus_idm.directory.ppolicy import (
+    ad_locked_out,
+    ppolicy_locked_out,
+    ppolicy_permanent_lock,
+)
 from ecampus_idm.passwords.hashing import verify_ldap_password
 
 if TYPE_CHECKING:
@@ -156,7 +165,7 @@ class AccountVocabulary:
     def status_attributes(self) -> tuple[str, ...]:
         """The attributes :meth:`is_disabled` and :meth:`status_of` read."""
         if self.is_active_directory:
-            return ("userAccountControl",)
+            return ("userAccountControl", "lockoutTime")
         return ("ecampusAccountStatus", "pwdAccountLockedTime")
 
     def attributes(self) -> list[str]:
@@ -234,11 +243,39 @@ class AccountVocabulary:
         return eq(self.marker, _MARKER)
 
     def is_disabled(self, entry: Entry) -> bool:
-        """Whether ``entry`` is a disabled account (no reset mail, no reset)."""
+        """Whether ``entry`` is a disabled account (no reset mail, no reset).
+
+        A lockout after failed binds is not a disabled account (:meth:`is_locked_out`):
+        on OpenLDAP only ppolicy's permanent lock, the one the nightly run writes, is.
+        """
         if self.is_active_directory:
             return _uac(entry) & AD_DISABLED_BIT != 0
         status = (entry.first("ecampusAccountStatus") or "").casefold()
-        return status == _DISABLED or bool(entry.get("pwdAccountLockedTime"))
+        return status == _DISABLED or ppolicy_permanent_lock(entry.get("pwdAccountLockedTime"))
+
+    def is_locked_out(self, entry: Entry) -> bool:
+        """Whether ``entry`` shows a lockout after failed binds (a reset lifts it).
+
+        Read with :attr:`status_attributes`. ppolicy keeps its stamp after
+        ``pwdLockoutDuration`` until the next successful bind, AD keeps ``lockoutTime``
+        likewise: the attribute says the account was locked out, not that it still is.
+        """
+        if self.is_active_directory:
+            return ad_locked_out(entry.get("lockoutTime"))
+        return ppolicy_locked_out(entry.get("pwdAccountLockedTime"))
+
+    def unlock(self) -> Modification:
+        """The change that lifts a lockout after failed binds (and its failure count).
+
+        On AD ``lockoutTime: 0`` (the domain controller resets ``badPwdCount`` with it); on
+        OpenLDAP the removal of ppolicy's stamp, which a password change already does
+        (ppolicy clears ``pwdAccountLockedTime`` and ``pwdFailureTime`` itself; the
+        latter is not writable without the relax control): a no-op there, kept for a
+        ppolicy that would not.
+        """
+        if self.is_active_directory:
+            return Modification.replace("lockoutTime", "0")
+        return Modification.delete("pwdAccountLockedTime")
 
     def status_of(self, entry: Entry) -> str | None:
         """The account status the entry shows (``active``, ``grace``, ``disabled``...).

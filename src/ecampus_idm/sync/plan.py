@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecampus_idm.directory.dn import normalize_dn, parse_dn
+from ecampus_idm.directory.ppolicy import PERMANENT_LOCK
 from ecampus_idm.errors import IdmError
 from ecampus_idm.sync.budgets import DEFAULT_BUDGETS, Budget, TrippedBudget, check_budgets
 from ecampus_idm.sync.model import (
@@ -84,6 +85,13 @@ class PlanOptions:
         member_of_attribute: The back-link a managed person carries for each group that
             lists it (``memberOf``), compared with the groups' members so that drift is
             repaired; ``None`` when the target keeps no such attribute.
+        owned_values: For some owned attributes, the only values the engine writes and
+            removes (matched case-insensitively); any other value was put there by the
+            directory and is left alone unless the engine writes one of its own in its
+            place. ppolicy's ``pwdAccountLockedTime``: the engine owns the permanent lock
+            it writes to disable an account, never the lockout timestamp ppolicy stamps
+            after failed binds (that one is cleared by the reset, see
+            :mod:`ecampus_idm.directory.ppolicy`).
     """
 
     status_attributes: frozenset[str] = frozenset({"pwdaccountlockedtime", "ecampusaccountstatus"})
@@ -94,6 +102,10 @@ class PlanOptions:
     budgets: tuple[Budget, ...] = DEFAULT_BUDGETS
     segment_of: Callable[[ObservedEntry], Segment] = field(default=_no_segment, compare=False)
     member_of_attribute: str | None = None
+    owned_values: Mapping[str, frozenset[str]] = field(
+        default_factory=lambda: {"pwdaccountlockedtime": frozenset({PERMANENT_LOCK})},
+        compare=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -480,6 +492,12 @@ class _Planner:
                     merged = have + tuple(v for v in want if v.casefold() in missing)
                     changes.append(AttributeChange(attribute, have, merged))
                 continue
+            owned_values = self.options.owned_values.get(attribute)
+            if owned_values is not None and not want:
+                ours = {v.casefold() for v in owned_values}
+                # Only the engine's own values go; the directory's stay (single-valued
+                # attributes: a value of the engine's replaces the directory's).
+                want = tuple(v for v in have if v.casefold() not in ours)
             if self._same(attribute, want, have):
                 continue
             changes.append(AttributeChange(attribute, have, tuple(want)))

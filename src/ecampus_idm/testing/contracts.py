@@ -42,7 +42,7 @@ from ecampus_idm.errors import (
     SchemaViolationError,
 )
 
-__all__ = ["NASTY_VALUES", "DirectoryContract"]
+__all__ = ["NASTY_VALUES", "DirectoryContract", "PpolicyContract"]
 
 NASTY_VALUES = (
     "*)(uid=*",
@@ -452,3 +452,32 @@ class DirectoryContract:
         """Binding as a DN that does not exist is an InvalidCredentialsError."""
         with pytest.raises(InvalidCredentialsError):
             directory.authenticate(build_dn(self.naming, "ghost", base), SecretStr("Whatever-2026"))
+
+
+class PpolicyContract(DirectoryContract):
+    """What a directory with OpenLDAP's ppolicy lock adds to the contract (not AD)."""
+
+    @pytest.mark.parametrize(
+        "lock", ["20261205061500Z", "000001010000Z"], ids=["lockout", "permanent-lock"]
+    )
+    def test_an_administrators_password_reset_clears_the_lock(
+        self, directory: Directory, base: str, lock: str
+    ) -> None:
+        """ppolicy: a password set by the administrator removes ``pwdAccountLockedTime``.
+
+        slapd does it for a lockout after failed binds and for the permanent lock alike;
+        so the reset service refuses a disabled account before it writes anything, and
+        the nightly run writes the permanent lock back on any disabled entry without it.
+        """
+        dn = build_dn(self.naming, "lockout", base)
+        directory.add(dn, self.person_entry("lockout"))
+        directory.set_password(dn, SecretStr("Before-The-Lockout-26"))
+        directory.modify(dn, [Modification.replace("pwdAccountLockedTime", lock)])
+        if lock == "000001010000Z":
+            with pytest.raises(InvalidCredentialsError):
+                directory.authenticate(dn, SecretStr("Before-The-Lockout-26"))
+        directory.set_password(dn, SecretStr("After-The-Reset-2026"))
+        entry = directory.get(dn, ["pwdAccountLockedTime"])
+        assert entry is not None
+        assert entry.get("pwdAccountLockedTime") == ()
+        directory.authenticate(dn, SecretStr("After-The-Reset-2026"))

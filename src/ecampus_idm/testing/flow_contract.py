@@ -33,6 +33,7 @@ Needs the ``testing`` extra (aiosmtpd) for the ``smtp_server`` fixture.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import re
 import secrets
@@ -53,7 +54,7 @@ from ecampus_idm.crypto import generate_key
 from ecampus_idm.custody import open_custody
 from ecampus_idm.directory.active_directory import UAC_DISABLED
 from ecampus_idm.directory.base import Directory, Entry, Modification
-from ecampus_idm.errors import InvalidCredentialsError
+from ecampus_idm.errors import DirectoryError, InvalidCredentialsError
 from ecampus_idm.mail.delivery import OutboxMailer
 from ecampus_idm.mail.outbox import open_outbox
 from ecampus_idm.mail.reset import OutboxResetMailer
@@ -100,6 +101,8 @@ TOKEN = re.compile(r"token=([^\s&]+)")
 NEW_PASSWORD = "Horizon-Cobalt-Marmotte-42"  # noqa: S105 - the test's chosen password
 CLIENT_IP = "203.0.113.9"
 SAMPLE_PEOPLE = 40
+LOCKOUT_ATTEMPTS = 12
+"""Wrong binds that lock an account out (slapd's policy: 10; AD's threshold: set to 5)."""
 
 
 @dataclass
@@ -173,6 +176,18 @@ class FlowWorld:
             if counts[address] == 1 and len(holders) == 1:
                 return message, holders[0]
         raise AssertionError("no account alone at its personal address")
+
+    def timeline_of(self, username: str) -> str:
+        """The events of the account ``username``, one per line (a failing test's message).
+
+        Reasons and event kinds only: no event carries a secret (see the canary tests).
+        """
+        person_id = self.account(username).first(self.vocabulary.person_id)
+        lines = [
+            f"{event.at.isoformat()} {event.kind}: {event.reason_en}"
+            for event in self.store.events_for_person(person_id or "")
+        ]
+        return "\n".join(lines) or f"no event for {username!r}"
 
     def replace_in_export(self, source: str, old: str, new: str) -> None:
         """Replace the one occurrence of ``old`` in the export ``source``."""
@@ -428,7 +443,7 @@ class WelcomeMailContract(FlowContract):
         before = len(world.smtp.messages)
         world.clock.advance(timedelta(days=1))
         world.run()
-        assert len(world.smtp.messages) == before + 1
+        assert len(world.smtp.messages) == before + 1, world.timeline_of(username_in(first))
         (again,) = world.smtp.to("corrected.address@skynet.be")
         assert world.smtp.to(old) == [first]
         assert username_in(again) == username_in(first)
@@ -547,6 +562,74 @@ class ResetFlowContract(FlowContract):
         assert report.mailed == 0
         world.mailer().flush()
         assert len(world.smtp.messages) == before
+
+    # -- lockout after failed binds (issue 14, item 1) ------------------------------------
+
+    @pytest.fixture
+    def lockout_policy(self) -> None:
+        """The target locks an account after repeated failed binds (override to enable).
+
+        The throwaway slapd's default policy already does (``pwdMaxFailure: 10``,
+        ``pwdLockoutDuration: 60``).
+        """
+        return
+
+    def lock_out(self, world: FlowWorld, dn: str) -> None:
+        """Lock the account out as a mistyping user, or an attacker, would: wrong binds."""
+        for attempt in range(LOCKOUT_ATTEMPTS):
+            with contextlib.suppress(DirectoryError):
+                world.directory.authenticate(dn, SecretStr(f"pas-le-bon-{attempt}"))
+        entry = world.directory.get(dn, world.vocabulary.attributes())
+        assert entry is not None
+        assert world.vocabulary.is_locked_out(entry), "the target did not lock the account"
+        assert not world.vocabulary.is_disabled(entry)
+
+    def test_locked_out_account_gets_the_mail_and_the_reset_unlocks_it(
+        self, world: FlowWorld, lockout_policy: None
+    ) -> None:
+        """Locked after bad binds: the reset mail leaves, the new password binds at once."""
+        del lockout_policy
+        address, username, _ = self.single_account(world)
+        dn = world.account(username).dn
+        self.lock_out(world, dn)
+        service = world.reset_service()
+        service.request_reset(address, CLIENT_IP)
+        (mail,) = self.reset_mails(world, service)
+        token = token_in(mail)
+        assert service.peek(token).username == username
+        service.redeem(token, NEW_PASSWORD)
+        world.directory.authenticate(dn, SecretStr(NEW_PASSWORD))  # within the lockout time
+        entry = world.directory.get(dn, world.vocabulary.attributes())
+        assert entry is not None
+        assert not world.vocabulary.is_locked_out(entry)
+        person = world.account(username).first(world.vocabulary.person_id)
+        kinds = [e.kind for e in world.store.events_for_person(person or "")]
+        assert "account.unlocked" in kinds
+
+    def test_a_link_sent_before_the_lockout_still_works(
+        self, world: FlowWorld, lockout_policy: None
+    ) -> None:
+        """A lockout after the mail left does not kill the link (an attacker's bad binds)."""
+        del lockout_policy
+        address, username, _ = self.single_account(world)
+        service = world.reset_service()
+        service.request_reset(address, CLIENT_IP)
+        (mail,) = self.reset_mails(world, service)
+        dn = world.account(username).dn
+        self.lock_out(world, dn)
+        service.redeem(token_in(mail), NEW_PASSWORD)
+        world.directory.authenticate(dn, SecretStr(NEW_PASSWORD))
+
+    def test_a_disabled_account_link_is_refused(self, world: FlowWorld) -> None:
+        """A link sent before the account was disabled no longer sets a password."""
+        address, username, _ = self.single_account(world)
+        service = world.reset_service()
+        service.request_reset(address, CLIENT_IP)
+        (mail,) = self.reset_mails(world, service)
+        self.disable_account(world, world.account(username).dn)
+        with pytest.raises(TokenInvalidError) as refused:
+            service.redeem(token_in(mail), NEW_PASSWORD)
+        assert refused.value.reason == "disabled"
 
 
 class ActivationContract(FlowContract):

@@ -60,6 +60,7 @@ from ecampus_idm.custody import open_custody
 from ecampus_idm.directory.base import Directory, Entry
 from ecampus_idm.directory.dn import normalize_dn
 from ecampus_idm.directory.filters import eq
+from ecampus_idm.directory.ppolicy import ppolicy_permanent_lock
 from ecampus_idm.errors import IdmError
 from ecampus_idm.mail.outbox import (
     MessageStatus,
@@ -418,7 +419,7 @@ class InvariantChecker:
                 username=entry.first("uid"),
                 status=record.status if record else None,
                 entry_status=entry.first("ecampusAccountStatus"),
-                locked=bool(entry.get("pwdAccountLockedTime")),
+                locked=ppolicy_permanent_lock(entry.get("pwdAccountLockedTime")),
                 roles=frozenset(r.value for r in record.roles) if record else frozenset(),
                 affiliations=frozenset(entry.get("eduPersonAffiliation")),
                 schools=frozenset(entry.get("ecampusSchool")),

@@ -145,3 +145,57 @@ def test_ad_fingerprint_follows_pwd_last_set(
     assert before is not None
     assert after is not None
     assert before.fingerprint_material() != after.fingerprint_material()
+
+
+# -- issue 14: a lockout after failed binds is not a disabled account -------------------
+
+
+@pytest.mark.parametrize(
+    ("attributes", "disabled", "locked_out"),
+    [
+        ({"pwdAccountLockedTime": ("20261205061500Z",)}, False, True),
+        ({"pwdAccountLockedTime": ("000001010000Z",)}, True, False),
+        ({"pwdAccountLockedTime": ("000001010000z ",)}, True, False),
+        (
+            {"ecampusAccountStatus": ("disabled",), "pwdAccountLockedTime": ("000001010000Z",)},
+            True,
+            False,
+        ),
+        ({"ecampusAccountStatus": ("active",)}, False, False),
+    ],
+    ids=["ppolicy-lockout", "permanent-lock", "permanent-lock-spelling", "disabled", "active"],
+)
+def test_openldap_tells_a_lockout_from_the_permanent_lock(
+    attributes: dict[str, tuple[str, ...]], *, disabled: bool, locked_out: bool
+) -> None:
+    """Only the sync's permanent lock disables; ppolicy's timestamp is a lockout."""
+    words = AccountVocabulary()
+    entry = Entry("uid=x", attributes)
+    assert words.is_disabled(entry) is disabled
+    assert words.is_locked_out(entry) is locked_out
+
+
+@pytest.mark.parametrize(
+    ("uac", "lockout", "disabled", "locked_out"),
+    [
+        ("512", "134093340000000000", False, True),
+        ("512", "0", False, False),
+        ("514", "0", True, False),
+        ("514", "134093340000000000", True, True),
+    ],
+)
+def test_ad_tells_a_lockout_from_a_disabled_account(
+    uac: str, lockout: str, *, disabled: bool, locked_out: bool
+) -> None:
+    """AD: bit 2 of userAccountControl disables; a non-zero lockoutTime is a lockout."""
+    words = AccountVocabulary.active_directory()
+    entry = Entry("CN=x", {"userAccountControl": (uac,), "lockoutTime": (lockout,)})
+    assert words.is_disabled(entry) is disabled
+    assert words.is_locked_out(entry) is locked_out
+    assert "lockoutTime" in words.status_attributes
+
+
+def test_unlock_is_lockout_time_zero_on_ad_and_the_stamp_removed_on_openldap() -> None:
+    """The change that lifts the lockout, per directory kind."""
+    assert AccountVocabulary.active_directory().unlock() == Modification.replace("lockoutTime", "0")
+    assert AccountVocabulary().unlock() == Modification.delete("pwdAccountLockedTime")

@@ -421,3 +421,45 @@ def test_a_membership_this_plan_changes_is_not_also_repaired() -> None:
     options = PlanOptions(member_of_attribute="memberof")
     result = plan([jean, staff], [_back_linked(jean), observed_group(staff, [])], options)
     assert result.counts() == {"add_member": 1}
+
+
+# -- issue 14: the engine owns its permanent lock, never ppolicy's lockout --------------
+
+LOCKOUT = "20261205061500Z"  # what ppolicy stamps after too many failed binds
+
+
+def _lock_owned(entry: DesiredEntry, *, locked: bool) -> DesiredEntry:
+    attributes = dict(entry.attributes)
+    if locked:
+        attributes["pwdAccountLockedTime"] = ("000001010000Z",)
+    return replace(
+        entry,
+        attributes=attributes,
+        owned=entry.owned | {"pwdaccountlockedtime"},
+        enabled=not locked,
+    )
+
+
+def test_a_lockout_after_failed_binds_is_not_the_engines_to_remove() -> None:
+    """An active account locked out by ppolicy plans nothing (it planned a REACTIVATE)."""
+    jean = _lock_owned(desired("p1", "jean"), locked=False)
+    result = plan([jean], [observed(jean, pwdAccountLockedTime=(LOCKOUT,))])
+    assert result.operations == ()
+
+
+def test_the_permanent_lock_is_still_removed_on_reactivation() -> None:
+    """The engine's own lock goes when the account is active again."""
+    jean = _lock_owned(desired("p1", "jean"), locked=False)
+    (op,) = plan([jean], [observed(jean, pwdAccountLockedTime=("000001010000Z",))]).operations
+    assert op.kind is OpKind.REACTIVATE
+    (change,) = op.changes
+    assert change.after == ()
+
+
+def test_disabling_a_locked_out_account_writes_the_permanent_lock() -> None:
+    """Disable replaces ppolicy's timestamp with the permanent lock."""
+    jean = _lock_owned(desired("p1", "jean"), locked=True)
+    (op,) = plan([jean], [observed(jean, pwdAccountLockedTime=(LOCKOUT,))]).operations
+    assert op.kind is OpKind.DISABLE
+    (change,) = op.changes
+    assert change.after == ("000001010000Z",)
