@@ -60,7 +60,9 @@ def reset_mailer(settings: Settings, store: Store) -> ResetMailer | None:
 
     if not settings.mail.enabled:
         return None
-    return OutboxResetMailer(store, open_outbox(store, keyring_from_settings(settings)))
+    return OutboxResetMailer(
+        store, open_outbox(store, keyring_from_settings(settings)), settings.mail
+    )
 
 
 def _custody(settings: Settings, store: Store) -> CustodyDiscarder | None:

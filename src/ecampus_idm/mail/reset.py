@@ -6,6 +6,12 @@ link, which holds the token, *sealed* like an initial password), records ``mail.
 and leaves delivery to the flush (``mail send``, or the portal's own flush). The
 argument is typed structurally (:class:`ResetMailLike`), so that this module does not
 import the password service.
+
+The language is chosen as the welcome mail's is (:class:`~ecampus_idm.mail.welcome.
+WelcomeDesk`): the person's population (the one recorded with their latest welcome,
+activation or reset-hint mail in the outbox) picks ``mail.populations.<role>.language``
+when it has one, otherwise ``mail.language``. The population also goes with the reset
+mail, so that its ``template_prefix`` applies.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from ecampus_idm.mail.outbox import NewMessage, Outbox, Purpose
+from ecampus_idm.mail.settings import MailSettings
 from ecampus_idm.store.base import NewEvent, Store
 
 __all__ = ["OutboxResetMailer", "ResetMailLike"]
@@ -55,17 +62,28 @@ class OutboxResetMailer:
     Args:
         store: The state store (events, transaction).
         outbox: The outbox.
-        language: The language of the mails.
+        settings: The ``[mail]`` settings: ``language`` and the populations' languages.
     """
 
-    def __init__(self, store: Store, outbox: Outbox, *, language: str = "fr") -> None:
+    def __init__(self, store: Store, outbox: Outbox, settings: MailSettings | None = None) -> None:
         self.store = store
         self.outbox = outbox
-        self.language = language
+        self.settings = settings or MailSettings()
+
+    def _population(self, person_id: str) -> str | None:
+        """The population of the person's latest mail that names one (none: unknown)."""
+        known = [m.population for m in self.outbox.messages_for(person_id) if m.population]
+        return known[-1] if known else None
+
+    def language_for(self, population: str | None) -> str:
+        """The language of a reset mail for ``population`` (as the welcome mail's)."""
+        override = self.settings.populations.get(population or "")
+        return (override.language if override else None) or self.settings.language
 
     def send_reset(self, mail: ResetMailLike) -> None:
         """Enqueue ``mail`` once per link (idempotent on the person and issue time)."""
         with self.store.transaction():
+            population = self._population(mail.person_id)
             message, new = self.outbox.enqueue(
                 NewMessage(
                     idempotency_key=f"reset:{mail.person_id}:{mail.issued_at.isoformat()}",
@@ -74,7 +92,8 @@ class OutboxResetMailer:
                     purpose=Purpose.RESET,
                     to_address=mail.to,
                     display_name=mail.display_name,
-                    language=self.language,
+                    language=self.language_for(population),
+                    population=population,
                     secret=mail.link,
                 ),
                 now=mail.issued_at,

@@ -133,7 +133,9 @@ def activation_links(
                     PasswordResetService.for_store(
                         store,
                         mailer=OutboxResetMailer(
-                            store, open_outbox(store, keyring_from_settings(settings))
+                            store,
+                            open_outbox(store, keyring_from_settings(settings)),
+                            settings.mail,
                         ),
                         # Completed from [directory]: AD or OpenLDAP names, people container.
                         settings=settings.passwords.for_directory(settings.directory),
