@@ -17,6 +17,12 @@ from ecampus_idm.passwords.base import (
     ResetMail,
     ResetMailer,
 )
+from ecampus_idm.passwords.client import (
+    ClientAddress,
+    InvalidClientAddressError,
+    client_address,
+    parse_client_ip,
+)
 from ecampus_idm.passwords.errors import (
     InvalidAddressError,
     PasswordError,
@@ -50,11 +56,13 @@ from ecampus_idm.passwords.tokens import TokenKeyring
 __all__ = [
     "ACCEPTED",
     "AccountLookup",
+    "ClientAddress",
     "CustodyDiscarder",
     "DirectoryAccountLookup",
     "DirectoryPolicy",
     "Hooks",
     "InvalidAddressError",
+    "InvalidClientAddressError",
     "PasswordError",
     "PasswordRejectedError",
     "PasswordResetService",
@@ -78,7 +86,9 @@ __all__ = [
     "TokenInvalidError",
     "TokenKeyring",
     "check_user_password",
+    "client_address",
     "hash_ldap_password",
+    "parse_client_ip",
     "read_directory_policy",
     "verify_ldap_password",
 ]

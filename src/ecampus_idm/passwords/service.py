@@ -64,6 +64,7 @@ from ecampus_idm.passwords.base import (
     ResetMailer,
     normalise_address,
 )
+from ecampus_idm.passwords.client import ClientAddress, parse_client_ip
 from ecampus_idm.passwords.errors import (
     InvalidAddressError,
     PasswordWriteError,
@@ -197,14 +198,10 @@ class ProcessReport:
         }
 
 
-def _ip_key(client_ip: str) -> str:
-    try:
-        ip = ipaddress.ip_address(client_ip.strip())
-    except ValueError:
-        return "unknown"
-    if ip.version == 6 and not ip.ipv4_mapped:  # noqa: PLR2004 - IPv6
+def _ip_key(ip: ClientAddress) -> str:
+    if ip.version == 6:  # noqa: PLR2004 - IPv6 (parse_client_ip unmapped IPv4 already)
         return str(ipaddress.ip_network(f"{ip}/{_IPV6_PREFIX}", strict=False))
-    return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)  # noqa: PLR2004
+    return str(ip)
 
 
 class PasswordResetService:
@@ -339,12 +336,14 @@ class PasswordResetService:
 
     # -- 1. the request ------------------------------------------------------------------
 
-    def request_reset(self, email: str, client_ip: str) -> RequestAccepted:
+    def request_reset(self, email: str, client_ip: str | ClientAddress) -> RequestAccepted:
         """Record a reset request; the answer is the same whatever the address.
 
         Args:
             email: What the user typed.
-            client_ip: The client's IP address (IPv6 counted per /64).
+            client_ip: The client's IP address (IPv6 counted per /64), an
+                :mod:`ipaddress` address or its text; behind proxies, what
+                :func:`~ecampus_idm.passwords.client.client_address` returns.
 
         Returns:
             :data:`ACCEPTED`, always.
@@ -352,7 +351,10 @@ class PasswordResetService:
         Raises:
             InvalidAddressError: If ``email`` is not an e-mail address at all (syntax only:
                 this says nothing of any account).
+            InvalidClientAddressError: If ``client_ip`` is not one IP address (a raw
+                ``X-Forwarded-For`` list, a host name): a bug of the caller.
         """
+        ip = parse_client_ip(client_ip)
         address = normalise_address(email)
         try:
             validate_email(address, check_deliverability=False)
@@ -360,7 +362,7 @@ class PasswordResetService:
             raise InvalidAddressError(str(exc)) from None
         now = self._clock.now()
         address_label = self._keyring.label("address", address)
-        ip_label = self._keyring.label("ip", _ip_key(client_ip))
+        ip_label = self._keyring.label("ip", _ip_key(ip))
         sealed = self._keyring.seal(address, context=_SEAL_CONTEXT)
         with self._store.transaction():  # one commit: counters, request and audit together
             reason = self._limiter.check_request(address_label, ip_label)

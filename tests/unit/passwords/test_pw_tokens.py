@@ -143,11 +143,13 @@ def test_public_api_is_pinned() -> None:
     assert sorted(passwords.__all__) == [
         "ACCEPTED",
         "AccountLookup",
+        "ClientAddress",
         "CustodyDiscarder",
         "DirectoryAccountLookup",
         "DirectoryPolicy",
         "Hooks",
         "InvalidAddressError",
+        "InvalidClientAddressError",
         "PasswordError",
         "PasswordRejectedError",
         "PasswordResetService",
@@ -171,7 +173,9 @@ def test_public_api_is_pinned() -> None:
         "TokenInvalidError",
         "TokenKeyring",
         "check_user_password",
+        "client_address",
         "hash_ldap_password",
+        "parse_client_ip",
         "read_directory_policy",
         "verify_ldap_password",
     ]
