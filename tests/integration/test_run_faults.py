@@ -132,7 +132,12 @@ def world(server: SlapdServer, tmp_path: Path) -> Iterator[World]:
         sources={**sample["sources"], "pseudonym_key": secrets.token_urlsafe(48)},
         directory=server.settings().model_dump(),
         store={"url": f"sqlite:///{tmp_path / 'state.sqlite3'}"},
-        mail={"maildir": "mail", "keys": [generate_key()], "flush_after_run": True},
+        mail={
+            "transport": "maildir",
+            "maildir": "mail",
+            "keys": [generate_key()],
+            "flush_after_run": True,
+        },
     ).resolve_paths(tmp_path, ca_file=False)
     clock = FixedClock.on(date(2026, 10, 2))
     store = open_store(settings.store, clock=clock)

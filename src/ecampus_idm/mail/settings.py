@@ -1,8 +1,10 @@
 """The ``[mail]`` section of the configuration: :class:`MailSettings` and its parts.
 
-Every field has a default that works embedded: mails are written to a local maildir
-(``mail-out``), which a new user can open with any mail reader (``mutt -f mail-out``).
-This module imports only pydantic, so that :mod:`ecampus_idm.config` can use it.
+Every field has a default, except where mail leaves: ``transport`` must be chosen
+(``smtp``, ``maildir`` or ``none``), since a maildir holds initial passwords in clear and
+must never appear by default wherever a run happens to start. The demo chooses
+``maildir`` (``demo-output/mail``). This module imports only pydantic (and the standard
+library), so that :mod:`ecampus_idm.config` can use it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = [
+    "NO_TRANSPORT",
     "DkimSettings",
     "MailSettings",
     "PopulationMail",
@@ -23,6 +26,14 @@ __all__ = [
 ]
 
 Language = Literal["fr", "nl", "en"]
+
+NO_TRANSPORT = (
+    'aucun transport de courrier choisi : indiquez mail.transport = "smtp" (ou "maildir"'
+    ' avec mail.maildir, ou "none" pour tout garder en file) / '
+    'no mail transport chosen: set mail.transport = "smtp" (or "maildir" with'
+    ' mail.maildir, or "none" to keep everything queued)'
+)
+"""Why a configuration without ``mail.transport`` cannot send (French, then English)."""
 
 
 class _Section(BaseModel):
@@ -153,9 +164,12 @@ class MailSettings(_Section):
     Attributes:
         enabled: Whether runs enqueue welcome mails (and keep the initial password in
             custody).
-        transport: ``maildir`` (the embedded default), ``smtp``, or ``none`` (keep
-            everything queued).
-        maildir: The folder the maildir transport writes to.
+        transport: ``smtp``, ``maildir`` (files in :attr:`maildir`: the demo's), or
+            ``none`` (keep everything queued). Unset, mails are queued but sending them
+            (``mail send``, ``resend``, a flush) is a configuration error, and
+            ``flush_after_run`` is refused.
+        maildir: The folder the maildir transport writes to (``mail-out`` next to the
+            configuration file when unset).
         from_address: The sender (``no-reply@<institution.mail_domain>`` when unset).
         from_name: Display name of the sender (the institution's name when unset).
         reply_to: Where replies go (the support desk), if anywhere.
@@ -179,7 +193,7 @@ class MailSettings(_Section):
     """
 
     enabled: bool = True
-    transport: Literal["maildir", "smtp", "none"] = "maildir"
+    transport: Literal["maildir", "smtp", "none"] | None = None
     maildir: Path = Path("mail-out")
     from_address: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     from_name: str | None = None
@@ -213,6 +227,12 @@ class MailSettings(_Section):
                 update={"private_key_file": at(self.dkim.private_key_file)}
             )
         return self.model_copy(update=update)
+
+    @model_validator(mode="after")
+    def _flush_needs_a_transport(self) -> Self:
+        if self.enabled and self.flush_after_run and self.transport is None:
+            raise ValueError(f"flush_after_run = true : {NO_TRANSPORT}")
+        return self
 
     @field_validator("populations")
     @classmethod

@@ -1,8 +1,9 @@
 """Transports that need no server: :class:`MaildirTransport` and :class:`MemoryTransport`.
 
-The maildir transport is the embedded default: every message becomes one file of a
-Maildir folder (``new/``), which any mail reader opens (``mutt -f mail-out``,
-Thunderbird with a maildir account), so that a new user sees exactly what the run sent.
+The maildir transport is the demo's (never a default: see ``mail.transport``): every
+message becomes one file of a Maildir folder (``new/``), which any mail reader opens
+(``mutt -f demo-output/mail``, Thunderbird with a maildir account), so that a new user
+sees exactly what the run sent.
 :class:`MemoryTransport` keeps messages in a list and can be told to refuse, for tests.
 """
 

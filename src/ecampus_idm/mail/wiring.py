@@ -19,6 +19,7 @@ from ecampus_idm.mail.dkim import DkimSigner
 from ecampus_idm.mail.errors import MailError
 from ecampus_idm.mail.outbox import open_outbox
 from ecampus_idm.mail.render import Branding, Renderer
+from ecampus_idm.mail.settings import NO_TRANSPORT
 from ecampus_idm.mail.throttle import Throttle
 from ecampus_idm.mail.transports import MaildirTransport
 
@@ -49,8 +50,15 @@ def keyring_from_settings(settings: Settings) -> Keyring:
 
 
 def build_transport(settings: Settings) -> Transport | None:
-    """The configured transport (``None`` for transport ``none``)."""
+    """The configured transport (``None`` for transport ``none``).
+
+    Raises:
+        ConfigError: If ``mail.transport`` is not set: no maildir by default, since it
+            would write initial passwords in clear wherever the command runs.
+    """
     mail = settings.mail
+    if mail.transport is None:
+        raise ConfigError("configuration", "mail.transport", NO_TRANSPORT)
     if mail.transport == "maildir":
         return MaildirTransport(Path(mail.maildir))
     if mail.transport == "smtp":

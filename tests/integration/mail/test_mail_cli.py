@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from ecampus_idm.cli import EXIT_PARTIAL, main
+from ecampus_idm.cli import EXIT_CONFIG, EXIT_PARTIAL, main
 from ecampus_idm.config import load_config
 from ecampus_idm.crypto import DataKey, generate_key
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
@@ -23,7 +23,11 @@ PASSWORD = "Cli-Canary-Pw-6630"
 
 
 def _config(
-    tmp_path: Path, transport: str = "maildir", port: int = 1, *, flush_after_run: bool = False
+    tmp_path: Path,
+    transport: str | None = "maildir",
+    port: int = 1,
+    *,
+    flush_after_run: bool = False,
 ) -> Path:
     path = tmp_path / "ecampus.toml"
     path.write_text(
@@ -38,7 +42,7 @@ bind_password = "unused-here"
 url = "sqlite:///{tmp_path}/state.sqlite3"
 
 [mail]
-transport = "{transport}"
+{"" if transport is None else f'transport = "{transport}"'}
 maildir = "{tmp_path}/mail"
 keys = ["{generate_key()}"]
 flush_after_run = {"true" if flush_after_run else "false"}
@@ -94,6 +98,19 @@ def test_send_delivers_the_outbox_to_the_maildir(tmp_path: Path) -> None:
     with open_store(settings.store) as store:
         assert [e.kind for e in store.events_for_person("p1")] == ["mail.queued", "mail.sent"]
         assert store.recent_runs(1)[0].kind == "mail.send"
+
+
+def test_send_without_a_transport_is_a_configuration_error(tmp_path: Path) -> None:
+    """No [mail] transport: `mail send` exits 3 naming mail.transport, and writes no file."""
+    config = _config(tmp_path, transport=None)
+    _issue(config)
+    before = sorted(tmp_path.rglob("*"))
+    code, report = _invoke("mail", "send", "--config", str(config))
+    assert code == EXIT_CONFIG
+    assert [p["key"] for p in report["problems"]] == ["mail.transport"]  # type: ignore[union-attr]
+    assert sorted(tmp_path.rglob("*")) == before  # no maildir, no mail-out
+    _, status = _invoke("mail", "status", "--config", str(config))
+    assert status["counts"] == {"queued": 1}
 
 
 def test_send_with_smtp_down_exits_partial_and_keeps_the_mail(tmp_path: Path) -> None:

@@ -40,7 +40,12 @@ def _settings(folder: Path) -> Settings:
             "bind_password": "unused-by-the-memory-twin",
             "base_dn": BASE,
         },
-        mail={"maildir": "mail", "flush_after_run": True, "keys": [generate_key()]},
+        mail={
+            "transport": "maildir",
+            "maildir": "mail",
+            "flush_after_run": True,
+            "keys": [generate_key()],
+        },
     ).resolve_paths(folder, ca_file=False)
 
 

@@ -7,22 +7,77 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from ecampus_idm.config import load_config
+from ecampus_idm.config import Settings, load_config
 from ecampus_idm.crypto import generate_key
 from ecampus_idm.errors import ConfigError
 from ecampus_idm.mail.settings import DkimSettings, MailSettings, SmtpSettings
+from ecampus_idm.mail.smtp import SmtpTransport
+from ecampus_idm.mail.transports import MaildirTransport
+from ecampus_idm.mail.wiring import build_transport
 
 SMTP_CANARY = "Smtp-Clear-Canary-Pw-58"
 
 
-def test_defaults_are_the_embedded_maildir() -> None:
-    """Without a [mail] section, mails go to a local maildir, in French, passwords mode."""
+def test_defaults_name_no_transport() -> None:
+    """Without a [mail] section: no transport chosen (never a maildir), French, passwords mode."""
     settings = MailSettings()
-    assert (settings.transport, str(settings.maildir), settings.language, settings.mode) == (
-        "maildir",
-        "mail-out",
-        "fr",
-        "password",
+    assert (settings.transport, settings.language, settings.mode) == (None, "fr", "password")
+
+
+def _settings(**mail: object) -> Settings:
+    return Settings(
+        directory={
+            "url": "ldaps://ldap.ecampus.test",
+            "bind_dn": "cn=idm,dc=ecampus,dc=test",
+            "bind_password": "x",
+            "base_dn": "dc=ecampus,dc=test",
+        },
+        mail=mail,
+    )
+
+
+def test_missing_transport_is_a_configuration_error_when_mail_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No [mail] transport: building the transport fails, naming the key, French first."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        build_transport(_settings())
+    assert caught.value.key == "mail.transport"
+    text = caught.value.expected
+    assert text.index("aucun transport") < text.index("no mail transport")
+    assert list(tmp_path.iterdir()) == []  # no ./mail-out
+
+
+@pytest.mark.parametrize(
+    ("transport", "kind"),
+    [("maildir", MaildirTransport), ("smtp", SmtpTransport), ("none", type(None))],
+    ids=["maildir", "smtp", "none"],
+)
+def test_a_chosen_transport_is_built(transport: str, kind: type[object]) -> None:
+    """An explicit transport (maildir included) is still built as before."""
+    assert isinstance(build_transport(_settings(transport=transport)), kind)
+
+
+def test_flush_after_run_without_transport_is_refused_at_load(tmp_path: Path) -> None:
+    """flush_after_run without a transport fails when the configuration is read, not at 3 a.m."""
+    path = tmp_path / "ecampus-idm.toml"
+    path.write_text(
+        "[directory]\n"
+        'url = "ldaps://ldap.ecampus.test"\n'
+        'bind_dn = "cn=idm,dc=ecampus,dc=test"\n'
+        'bind_password = "x"\n'
+        'base_dn = "dc=ecampus,dc=test"\n'
+        "[mail]\n"
+        "flush_after_run = true\n",
+        "utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "mail"
+    assert "mail.transport" in caught.value.expected
+    assert caught.value.expected.index("aucun transport") < caught.value.expected.index(
+        "no mail transport"
     )
 
 
