@@ -204,6 +204,13 @@ def _ip_key(ip: ClientAddress) -> str:
     return str(ip)
 
 
+def _network_key(ip: ClientAddress, prefix: int) -> str | None:
+    """The client's wider IPv6 network (``None`` for IPv4: one address is the client)."""
+    if ip.version == 6:  # noqa: PLR2004
+        return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    return None
+
+
 class PasswordResetService:
     """The password-reset service; one per portal process (thread-safe).
 
@@ -363,9 +370,11 @@ class PasswordResetService:
         now = self._clock.now()
         address_label = self._keyring.label("address", address)
         ip_label = self._keyring.label("ip", _ip_key(ip))
+        network = _network_key(ip, self._settings.rate_limits.ipv6_network_prefix)
+        network_label = None if network is None else self._keyring.label("network", network)
         sealed = self._keyring.seal(address, context=_SEAL_CONTEXT)
         with self._store.transaction():  # one commit: counters, request and audit together
-            reason = self._limiter.check_request(address_label, ip_label)
+            reason = self._limiter.check_request(address_label, ip_label, network_label)
             request_id = self._repository.add_request(
                 at=now,
                 address_label=address_label,

@@ -49,14 +49,20 @@ class RateLimitSettings(_Section):
     Attributes:
         window_seconds: Length of a counting window.
         per_address: Requests for one submitted address per window.
-        per_ip: Requests from one client IP per window.
+        per_ip: Requests from one client IP (an IPv6 client's /64) per window.
+        per_network: Requests from one IPv6 network of ``ipv6_network_prefix`` bits (a
+            /56 by default: what a home or small office is given) per window.
+        ipv6_network_prefix: Prefix length of that network (32-64).
         per_account: Reset mails for one account per window (counted by the worker).
-        overall: Requests from everyone per window (a flood brake).
+        overall: Requests from everyone per window that passed their own limits (a
+            flood brake; the first request of a network in the window always passes).
     """
 
     window_seconds: int = Field(default=3600, ge=60, le=86_400)
     per_address: int = Field(default=3, ge=1, le=100)
     per_ip: int = Field(default=20, ge=1, le=10_000)
+    per_network: int = Field(default=60, ge=1, le=100_000)
+    ipv6_network_prefix: int = Field(default=56, ge=32, le=64)
     per_account: int = Field(default=3, ge=1, le=100)
     overall: int = Field(default=2000, ge=1, le=1_000_000)
 
