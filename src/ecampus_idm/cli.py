@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import shutil
 import sys
@@ -50,6 +49,7 @@ from ecampus_idm.config import Settings, load_config
 from ecampus_idm.directory.base import Directory, Scope
 from ecampus_idm.directory.dn import dn_path
 from ecampus_idm.errors import ConfigError, DirectoryUnavailableError, IdmError
+from ecampus_idm.files import write_private
 
 if TYPE_CHECKING:
     from ecampus_idm.runner import NightlyRun, RunReport
@@ -292,7 +292,7 @@ def plan_command(config_path: Path | None, out_file: Path | None, as_json: bool)
     """Compute today's plan without writing anything (the dry run)."""
     out, report = _configured_run(config_path, as_json, lambda job: job.plan())
     if out_file is not None and report.plan is not None:
-        out_file.write_text(report.plan.to_json(), "utf-8")
+        write_private(out_file, report.plan.to_json().encode("utf-8"))  # names, addresses
     out.done(report.to_dict(), lambda console: _print_run(console, report))
     if report.plan is not None and report.plan.held:
         sys.exit(EXIT_HELD)
@@ -577,10 +577,7 @@ def _demo_support(
             support=settings.support,
         ).build(school.code, operator="demo", fmt="pdf")
         target = (out_dir / f"listing-{school.code}.pdf").resolve()
-        target.unlink(missing_ok=True)
-        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(render_pdf(listing, "fr"))
+        write_private(target, render_pdf(listing, "fr"))  # default passwords
         document: dict[str, Any] = {
             "listing": {"school": school.code, "rows": len(listing.rows), "file": str(target)}
         }

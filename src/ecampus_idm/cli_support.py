@@ -11,7 +11,6 @@ Passwords never go to the terminal: a listing is written to a file (mode 0600), 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -25,6 +24,7 @@ from rich.table import Table
 from ecampus_idm.cli import _handled, _Output
 from ecampus_idm.clock import SystemClock
 from ecampus_idm.config import Settings, load_config
+from ecampus_idm.files import write_private
 from ecampus_idm.support.base import CustodyReader, MailHistory
 from ecampus_idm.support.errors import LookupInputError
 from ecampus_idm.support.listing import FORMATS, ListingFormat
@@ -218,7 +218,7 @@ def listing_command(
             content = render_csv(listing, language).encode("utf-8-sig")
         stamp = listing.at.astimezone(settings.institution.zone).strftime("%Y%m%d")
         target = output or Path(f"listing-{listing.school.code}-{stamp}.{chosen}")
-        _write_private(target, content)
+        write_private(target, content)  # it holds default passwords
         shown = sum(1 for r in listing.rows if r.state.value == "initial")
         document = {
             "ok": True,
@@ -288,13 +288,6 @@ def purge_command(config_path: Path | None, as_json: bool) -> None:
             )
 
         out.done(document, human)
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    """Write ``content`` readable by the owner only (it may hold default passwords)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(content)
 
 
 def register(group: click.Group) -> None:

@@ -176,10 +176,13 @@ def test_plan_run_status_and_apply_commands(
     )
     monkeypatch.setenv("ECAMPUS_IDM_SOURCES__PSEUDONYM_KEY", "k" * 40)
     runner = CliRunner()
+    (tmp_path / "p.json").write_text("{}", "utf-8")
+    (tmp_path / "p.json").chmod(0o644)  # last night's plan, readable by others
     planned = runner.invoke(
         main, ["plan", "--config", str(config), "--json", "--out", str(tmp_path / "p.json")]
     )
     assert planned.exit_code == 0, planned.output
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o600  # names and addresses
     creates = json.loads(planned.output)["plan"]["counts"]["create"]
     assert json.loads((tmp_path / "p.json").read_text("utf-8"))["counts"]["create"] == creates
     ran = runner.invoke(main, ["run", "--config", str(config), "--json"])

@@ -5,11 +5,22 @@ message becomes one file of a Maildir folder (``new/``), which any mail reader o
 (``mutt -f demo-output/mail``, Thunderbird with a maildir account), so that a new user
 sees exactly what the run sent.
 :class:`MemoryTransport` keeps messages in a list and can be told to refuse, for tests.
+
+A maildir message may hold an initial password in clear: each is written readable by
+its owner only (0600, whatever the umask) and the folders it creates are 0700. The
+standard library's :mod:`mailbox` creates the folders and reads them back, but writes
+messages 0666 minus the umask, so the delivery itself (``tmp/`` then ``new/``, as the
+Maildir specification has it) is done here.
 """
 
 from __future__ import annotations
 
+import itertools
 import mailbox
+import os
+import secrets
+import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +58,8 @@ class MaildirTransport:
         del recipients  # the To header says it; the maildir has one reader
         try:
             if self._box is None:
-                self._box = mailbox.Maildir(self.path, create=True)
-            self._box.add(b"Return-Path: <" + sender.encode("ascii") + b">\r\n" + raw)
+                self._box = mailbox.Maildir(self.path, create=True)  # folders 0700
+            _deliver(self.path, b"Return-Path: <" + sender.encode("ascii") + b">\r\n" + raw)
         except OSError as exc:
             raise TransportUnavailableError(
                 self.where, exc.strerror or type(exc).__name__
@@ -61,6 +72,30 @@ class MaildirTransport:
     def close(self) -> None:
         """Nothing to release."""
         self._box = None
+
+
+_deliveries = itertools.count(1)
+
+
+def _deliver(folder: Path, content: bytes) -> None:
+    """Write one message to ``tmp/`` (0600, synced), then move it into ``new/``."""
+    now = time.time()
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    name = (
+        f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_deliveries)}"
+        f"R{secrets.token_hex(4)}.{host}"
+    )
+    temporary = folder / "tmp" / name
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(folder / "new" / name)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,25 @@ Concurrency: usernames are claimed with ``INSERT ... ON CONFLICT DO NOTHING`` an
 afterwards, so that two writers racing for one username produce exactly one winner, on
 PostgreSQL (the unique index decides) as on SQLite (writers queue on the write lock).
 
+A SQLite file holds names and personal addresses in clear: a new one is created readable
+by its owner only (0600, whatever the umask; SQLite gives its ``-wal`` and ``-shm`` files
+the same mode), and opening an existing one that others may read logs a warning, French
+first, with the ``chmod`` that fixes it (the file is left as it is: its mode is the
+operator's decision).
+
 No SQLAlchemy or driver exception leaves this module: each is translated to a
 :class:`~ecampus_idm.store.errors.StoreError` and chained.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Self, cast
 
 import sqlalchemy as sa
@@ -36,6 +45,7 @@ from sqlalchemy.engine import Connection, Engine, Row, make_url
 from ecampus_idm.clock import Clock, SystemClock
 from ecampus_idm.config import StoreSettings
 from ecampus_idm.connectors.base import ExportFacts
+from ecampus_idm.files import others_may_read
 from ecampus_idm.model import AccountStatus, Role
 from ecampus_idm.store import migrations
 from ecampus_idm.store import schema as tables
@@ -72,12 +82,47 @@ from ecampus_idm.store.errors import (
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "SqlStore", "open_store"]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BUSY_TIMEOUT = 30.0
 """Seconds a SQLite writer waits for another process's write lock."""
 
 _CHUNK = 500  # parameters per IN (...) list: well under SQLite's and PostgreSQL's limits
 _RESERVE_ATTEMPTS = 3
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def _private_sqlite_file(shown: str, database: str) -> None:
+    """Create the SQLite file 0600 if it is new; warn if others may read an existing one.
+
+    Raises:
+        StoreUnavailableError: If the file cannot be created (folder missing, no right).
+    """
+    path = Path(database).absolute()
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # an existing store (or a concurrent first opener's): check it below
+    except OSError as exc:
+        reason = f"cannot create the database file ({exc.strerror or type(exc).__name__})"
+        raise StoreUnavailableError(shown, reason) from None
+    else:
+        os.close(descriptor)  # an empty file is a valid new SQLite database
+        return
+    bits = others_may_read(path)  # None as well when it cannot be examined: SQLite says why
+    if bits is not None:
+        log.warning(
+            "le magasin d'état %s est lisible par d'autres utilisateurs (mode %04o) : il"
+            " contient des noms et des adresses personnelles ; chmod 600 %s / the state"
+            " store %s is readable by others (mode %04o): it holds names and personal"
+            " addresses; chmod 600 %s",
+            path,
+            bits,
+            path,
+            path,
+            bits,
+            path,
+        )
 
 
 class _LostRace(Exception):  # noqa: N818 - internal signal, never escapes
@@ -122,6 +167,8 @@ def open_store(
     elif backend == "sqlite":
         if url.database in (None, "", ":memory:") or "mode=memory" in str(url.query):
             raise StoreUnavailableError(shown, "an in-memory SQLite database cannot be shared")
+        if not url.query:  # a plain file (URI forms, read-only modes: SQLite's business)
+            _private_sqlite_file(shown, url.database)
     else:
         raise StoreUnavailableError(shown, f"unsupported database {backend!r}")
     try:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Self
 from pydantic import SecretStr
 
 from ecampus_idm.config import StoreSettings
+from ecampus_idm.files import write_private
 from ecampus_idm.testing.slapd import ServerStartError
 
 if TYPE_CHECKING:
@@ -311,8 +312,7 @@ def _hand_over(workdir: Path, user: str) -> None:
 
 def _initdb(layout: PostgresLayout, workdir: Path, password: SecretStr, run_as: str | None) -> None:
     password_file = workdir / "pwfile"
-    password_file.write_text(password.get_secret_value() + "\n", "utf-8")
-    password_file.chmod(0o600)
+    write_private(password_file, (password.get_secret_value() + "\n").encode("utf-8"))
     if run_as is not None:
         account = pwd.getpwnam(run_as)
         os.chown(password_file, account.pw_uid, account.pw_gid)

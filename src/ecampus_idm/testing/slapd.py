@@ -38,6 +38,7 @@ from pydantic import SecretStr
 from ecampus_idm.config import DirectorySettings
 from ecampus_idm.directory.base import TlsMode
 from ecampus_idm.errors import IdmError
+from ecampus_idm.files import write_private
 from ecampus_idm.passwords.hashing import hash_ldap_password
 
 if TYPE_CHECKING:
@@ -487,14 +488,14 @@ def _write_certificates(workdir: Path, extra_hosts: tuple[str, ...]) -> Path:
     (tls_dir / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     (tls_dir / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file = tls_dir / "server.key"
-    key_file.write_bytes(
+    write_private(
+        key_file,
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
-    key_file.chmod(0o600)
     return tls_dir / "ca.pem"
 
 

@@ -126,8 +126,13 @@ def test_diagnose_needs_one_criterion(config: Path) -> None:
 
 
 def test_listing_writes_a_private_pdf(config: Path) -> None:
-    """`listing --format pdf` writes a PDF readable by its owner only; JSON has counts."""
+    """`listing --format pdf` writes a PDF readable by its owner only; JSON has counts.
+
+    An earlier file readable by others is replaced, not truncated with its old mode.
+    """
     target = config.parent / "out.pdf"
+    target.write_bytes(b"last week's listing")
+    target.chmod(0o644)
     result = CliRunner().invoke(
         main,
         [
