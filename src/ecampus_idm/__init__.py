@@ -5,11 +5,14 @@ decide who gets which account and access, and when; a sync engine writes OpenLDA
 Active Directory; mails, password tokens and support tools complete the picture.
 
 Importing this package is light: it never loads an LDAP client (ldap3 is imported only
-when a real directory is opened).
+when a real directory is opened), and :class:`Settings` and :func:`load_config` are loaded
+on first use, as the configuration imports every section (sources, policies, mail...).
 """
 
+from typing import TYPE_CHECKING
+
+from ecampus_idm._lazy import lazy_attributes
 from ecampus_idm.clock import Clock, FixedClock, SystemClock
-from ecampus_idm.config import Settings, load_config
 from ecampus_idm.errors import (
     ConfigError,
     DirectoryError,
@@ -30,7 +33,14 @@ from ecampus_idm.model import (
     StaffFunction,
 )
 
+if TYPE_CHECKING:
+    from ecampus_idm.config import Settings, load_config
+
 __version__ = "0.1.0"
+
+__getattr__ = lazy_attributes(
+    __name__, {"Settings": "ecampus_idm.config", "load_config": "ecampus_idm.config"}
+)
 
 __all__ = [
     "AcademicYear",

@@ -2,21 +2,22 @@
 
 Importing this package does not import ldap3: :func:`open_directory` loads the adapter
 only when a real directory is asked for, so that light users (the portal's password
-path) never pay for an LDAP client.
+path) never pay for an LDAP client; :class:`MemoryDirectory` is loaded on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ecampus_idm._lazy import lazy_attributes
 from ecampus_idm.directory.base import Directory, Entry, Modification, ModOp, Scope
 from ecampus_idm.directory.dn import build_dn, escape_rdn_value, normalize_dn, parse_dn, rdn
 from ecampus_idm.directory.filters import Filter, eq, escape_filter_value, present
-from ecampus_idm.directory.memory import MemoryDirectory
 
 if TYPE_CHECKING:
     from ecampus_idm.config import DirectorySettings
     from ecampus_idm.directory.ldap import LdapDirectory
+    from ecampus_idm.directory.memory import MemoryDirectory
 
 __all__ = [
     "Directory",
@@ -36,6 +37,8 @@ __all__ = [
     "present",
     "rdn",
 ]
+
+__getattr__ = lazy_attributes(__name__, {"MemoryDirectory": "ecampus_idm.directory.memory"})
 
 
 def open_directory(settings: DirectorySettings) -> LdapDirectory:

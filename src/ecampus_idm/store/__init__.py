@@ -3,13 +3,15 @@
 The port is :class:`Store` (in :mod:`ecampus_idm.store.base`); :class:`MemoryStore` is
 its in-memory twin for unit tests, and :func:`open_store` opens the real one on SQLite
 (the embedded default) or PostgreSQL. Importing this package does not import SQLAlchemy:
-:func:`open_store` loads :mod:`ecampus_idm.store.sql` only when called.
+:func:`open_store` loads :mod:`ecampus_idm.store.sql` only when called, and
+:class:`MemoryStore` is loaded on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ecampus_idm._lazy import lazy_attributes
 from ecampus_idm.store.base import (
     AccountRecord,
     Event,
@@ -33,11 +35,11 @@ from ecampus_idm.store.errors import (
     UsernameNotFoundError,
     UsernameTakenError,
 )
-from ecampus_idm.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     from ecampus_idm.clock import Clock
     from ecampus_idm.config import StoreSettings
+    from ecampus_idm.store.memory import MemoryStore
     from ecampus_idm.store.sql import SqlStore
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
     "UsernameTakenError",
     "open_store",
 ]
+
+__getattr__ = lazy_attributes(__name__, {"MemoryStore": "ecampus_idm.store.memory"})
 
 
 def open_store(
