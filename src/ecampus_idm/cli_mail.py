@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ecampus_idm.cli import EXIT_ERROR, EXIT_PARTIAL, _handled, _Output
 from ecampus_idm.clock import SystemClock
 from ecampus_idm.config import load_config
 from ecampus_idm.mail.errors import MailError
-from ecampus_idm.store.base import Run, RunStatus, Store
+from ecampus_idm.store.base import RunStatus, Store
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def send_command(
     config_path: Path | None, limit: int | None, no_throttle: bool, as_json: bool
 ) -> None:
     """Deliver the due messages of the outbox (with a progress bar)."""
-    from ecampus_idm.mail.wiring import build_mailer  # noqa: PLC0415 - heavy, CLI only
+    from ecampus_idm.mail.wiring import build_mailer, locked_flush  # noqa: PLC0415 - heavy
     from ecampus_idm.store import open_store  # noqa: PLC0415
 
     out = _Output(as_json)
@@ -76,7 +76,6 @@ def send_command(
                 )
                 return
             _refuse_overlap(store, clock.now(), flush_after_run=settings.mail.flush_after_run)
-            run = _start_send(store)
             bar = Progress(
                 TextColumn("Envoi / sending"),
                 BarColumn(),
@@ -86,26 +85,15 @@ def send_command(
                 transient=True,
                 disable=as_json,
             )
-            try:
-                with bar:
-                    task = bar.add_task("send", total=None)
-                    report = mailer.flush(
-                        limit=limit,
-                        run_id=run.run_id,
-                        progress=lambda done, total: bar.update(task, completed=done, total=total),
-                    )
-            except BaseException as exc:
-                store.finish_run(run.run_id, RunStatus.FAILED, message=type(exc).__name__)
-                raise
-            status = (
-                RunStatus.PARTIAL if report.unavailable or report.failed else RunStatus.SUCCEEDED
-            )
-            store.finish_run(
-                run.run_id,
-                status,
-                counts={k: v for k, v in report.to_dict().items() if isinstance(v, int)},
-                message=report.unavailable,
-            )
+            with bar:
+                task = bar.add_task("send", total=None)
+                run, report = locked_flush(
+                    store,
+                    mailer,
+                    limit=limit,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            status = run.status
         document = {"ok": status is RunStatus.SUCCEEDED, "run_id": run.run_id, **report.to_dict()}
 
         def human(console: Console) -> None:
@@ -123,23 +111,6 @@ def send_command(
         out.done(document, human)
     if status is not RunStatus.SUCCEEDED:
         sys.exit(EXIT_PARTIAL)
-
-
-def _start_send(store: Store) -> Run:
-    """Start the ``mail.send`` run holding the flush lock: one flush at a time, atomically.
-
-    Of two ``mail send`` started in the same instant, or one and a flushing nightly run
-    (which holds the same lock), exactly one goes; the other raises
-    :class:`~ecampus_idm.store.errors.RunInProgressError` (exit code 1), nothing recorded.
-    """
-    from ecampus_idm.mail.delivery import FLUSH_LOCK, FLUSH_LOCK_HOURS  # noqa: PLC0415
-
-    return store.start_run(
-        "mail.send",
-        exclusive=True,
-        lock=FLUSH_LOCK,
-        stale_after=timedelta(hours=FLUSH_LOCK_HOURS),
-    )
 
 
 def _refuse_overlap(store: Store, now: datetime, *, flush_after_run: bool) -> None:

@@ -2,8 +2,8 @@
 
 Registered on the main group by :func:`register` (one line at the end of
 :mod:`ecampus_idm.cli`). Exit codes are those of the main command: 0 ok, 1 error (a
-password that breaks a rule, a mailer not wired), 2 usage, 3 configuration, 4 directory
-unavailable.
+password that breaks a rule, mail switched off), 2 usage, 3 configuration, 4 directory
+unavailable, 6 partial (``process --send`` whose transport failed: the mails stay queued).
 
 A password to check is read from standard input or a hidden prompt, never from the
 command line (it would stay in the shell history and the process list).
@@ -17,24 +17,19 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 from pydantic import SecretStr
 from rich.console import Console
 
-from ecampus_idm.cli import _handled, _Output
+from ecampus_idm.cli import EXIT_PARTIAL, _handled, _Output
 from ecampus_idm.clock import SystemClock
-from ecampus_idm.config import Settings, load_config
-from ecampus_idm.passwords.errors import ResetConfigError
+from ecampus_idm.config import load_config
 from ecampus_idm.passwords.quality import check_user_password
 from ecampus_idm.passwords.settings import MIN_KEY_BYTES, QualitySettings
 
-if TYPE_CHECKING:
-    from ecampus_idm.passwords.base import CustodyDiscarder, ResetMailer
-    from ecampus_idm.store.base import Store
-
-__all__ = ["register", "reset_mailer"]
+__all__ = ["register"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -50,29 +45,6 @@ _config_option: Callable[[_F], _F] = click.option(
     envvar="ECAMPUS_IDM_CONFIG",
     help="TOML configuration file (or ECAMPUS_IDM_CONFIG).",
 )
-
-
-def reset_mailer(settings: Settings, store: Store) -> ResetMailer | None:
-    """Return the reset mailer: the mail outbox, delivered by ``mail send`` or a run."""
-    from ecampus_idm.mail.outbox import open_outbox  # noqa: PLC0415 - mail stays lazy
-    from ecampus_idm.mail.reset import OutboxResetMailer  # noqa: PLC0415
-    from ecampus_idm.mail.wiring import keyring_from_settings  # noqa: PLC0415
-
-    if not settings.mail.enabled:
-        return None
-    return OutboxResetMailer(
-        store, open_outbox(store, keyring_from_settings(settings)), settings.mail
-    )
-
-
-def _custody(settings: Settings, store: Store) -> CustodyDiscarder | None:
-    """The initial-password custody a successful reset discards (when mail is on)."""
-    from ecampus_idm.custody import open_custody  # noqa: PLC0415 - mail stays lazy
-    from ecampus_idm.mail.wiring import keyring_from_settings  # noqa: PLC0415
-
-    if not settings.mail.enabled:
-        return None
-    return open_custody(store, keyring_from_settings(settings))
 
 
 @click.group("passwords")
@@ -138,37 +110,31 @@ def check_command(  # noqa: PLR0917 - click passes every option as an argument
 @passwords_group.command("process")
 @_config_option
 @click.option("--limit", type=click.IntRange(1, 100_000), default=None, help="Requests at most.")
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Also send the outbox (the reset worker: look up, queue, send; see ecampus_idm.portal).",
+)
 @_json_option
-def process_command(config_path: Path | None, limit: int | None, as_json: bool) -> None:
+def process_command(config_path: Path | None, limit: int | None, send: bool, as_json: bool) -> None:
     """Traite les demandes en attente / look up pending requests and mail the links."""
-    from ecampus_idm.directory import open_directory  # noqa: PLC0415 - keeps ldap3 lazy
-    from ecampus_idm.passwords.service import PasswordResetService  # noqa: PLC0415
+    from ecampus_idm.portal import reset_service, run_reset_worker  # noqa: PLC0415
     from ecampus_idm.store import open_store  # noqa: PLC0415 - SQLAlchemy stays lazy
 
     out = _Output(as_json)
     with _handled(out):
         settings = load_config(config_path)
-        with open_store(settings.store) as store:
-            mailer = reset_mailer(settings, store)
-            if mailer is None:
-                raise ResetConfigError(
-                    "no reset mailer is wired (the mail outbox): nothing can be sent"
-                )
-            directory = open_directory(settings.directory)
-            try:
-                # Completed from [directory]: AD or OpenLDAP names, the people container.
-                passwords = settings.passwords.for_directory(settings.directory)
-                service = PasswordResetService.for_store(
-                    store,
-                    mailer=mailer,
-                    settings=passwords,
-                    directory=directory,
-                    custody=_custody(settings, store),
-                )
-                report = service.process_pending(limit=limit)
-            finally:
-                directory.close()
-        document = {"ok": True, **report.as_dict()}
+        flush: dict[str, Any] | None = None
+        if send:
+            worker = run_reset_worker(settings, limit=limit)
+            report, complete = worker.lookup, worker.complete
+            flush = worker.as_dict()["flush"]
+        else:
+            with open_store(settings.store) as store, reset_service(settings, store) as service:
+                report, complete = service.process_pending(limit=limit), True
+        document: dict[str, Any] = {"ok": complete, **report.as_dict()}
+        if send:
+            document["flush"] = flush
 
         def human(console: Console) -> None:
             suppressed = ", ".join(f"{k} {v}" for k, v in sorted(report.suppressed.items()))
@@ -177,8 +143,21 @@ def process_command(config_path: Path | None, limit: int | None, as_json: bool) 
                 f" — ignorées / suppressed: {suppressed or '0'}"
                 f" — reportées / deferred: {report.deferred}"
             )
+            if send:
+                console.print(
+                    "Envoi / sending: "
+                    + (
+                        "un autre envoi est en cours, il les enverra / another flush is"
+                        " running and will send them"
+                        if flush is None
+                        else f"{flush['sent']} envoyé(s) / sent, {flush['deferred']} reporté(s)"
+                        f" / deferred, {flush['failed']} en échec / failed"
+                    )
+                )
 
         out.done(document, human)
+    if not complete:
+        sys.exit(EXIT_PARTIAL)
 
 
 @passwords_group.command("purge")

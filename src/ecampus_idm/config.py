@@ -315,11 +315,12 @@ class Settings(BaseSettings):
         return self.model_copy(update=update)
 
 
-def load_config(path: Path | None = None) -> Settings:
+def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read the configuration from ``path`` (optional) and the environment.
 
     Args:
-        path: A TOML file; without it, only ``ECAMPUS_IDM_*`` variables are read.
+        path: A TOML file (a :class:`~pathlib.Path` or a string); without it, only
+            ``ECAMPUS_IDM_*`` variables are read.
 
     Returns:
         The validated settings, relative paths resolved against the file's folder.
@@ -330,6 +331,7 @@ def load_config(path: Path | None = None) -> Settings:
             every problem found.
     """
     data: dict[str, Any] = {}
+    path = Path(path) if path is not None else None
     source = str(path) if path is not None else "environment"
     if path is not None:
         try:

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecampus_idm.crypto import DataKey, Keyring
 from ecampus_idm.errors import ConfigError, IdmError
-from ecampus_idm.mail.base import LinkIssuer, Transport
-from ecampus_idm.mail.delivery import OutboxMailer
+from ecampus_idm.mail.base import FlushProgress, LinkIssuer, Transport
+from ecampus_idm.mail.delivery import (
+    FLUSH_LOCK,
+    FLUSH_LOCK_HOURS,
+    FlushReport,
+    OutboxMailer,
+)
 from ecampus_idm.mail.dkim import DkimSigner
 from ecampus_idm.mail.errors import MailError
 from ecampus_idm.mail.outbox import open_outbox
@@ -22,14 +28,21 @@ from ecampus_idm.mail.render import Branding, Renderer
 from ecampus_idm.mail.settings import NO_TRANSPORT
 from ecampus_idm.mail.throttle import Throttle
 from ecampus_idm.mail.transports import MaildirTransport
+from ecampus_idm.store.base import RunStatus
 
 if TYPE_CHECKING:
     from ecampus_idm.clock import Clock
     from ecampus_idm.config import Settings
     from ecampus_idm.directory.base import Directory
-    from ecampus_idm.store.base import Store
+    from ecampus_idm.store.base import Run, Store
 
-__all__ = ["activation_links", "build_mailer", "build_transport", "keyring_from_settings"]
+__all__ = [
+    "activation_links",
+    "build_mailer",
+    "build_transport",
+    "keyring_from_settings",
+    "locked_flush",
+]
 
 _DERIVED_PURPOSE = "ecampus-idm mail custody v1"
 
@@ -160,3 +173,49 @@ def activation_links(
             raise MailError(f"no activation link ({type(exc).__name__}: {exc})") from exc
 
     return issue
+
+
+def locked_flush(
+    store: Store,
+    mailer: OutboxMailer,
+    *,
+    kind: str = "mail.send",
+    limit: int | None = None,
+    progress: FlushProgress | None = None,
+) -> tuple[Run, FlushReport]:
+    """Flush the outbox as a recorded run that holds the flush lock.
+
+    Two flushes at once could both send a message before either marks it sent: the run
+    takes the ``mail.flush`` lock atomically, so of two flushes (``mail send``, the reset
+    worker, a nightly run flushing at its end) exactly one goes. The run ends
+    ``succeeded``, or ``partial`` when the transport was unavailable or a message failed.
+
+    Args:
+        store: The state store (the run and its lock).
+        mailer: The mailer of :func:`build_mailer`.
+        kind: The run's kind, as ``status`` shows it.
+        limit: At most this many messages.
+        progress: Called after each message with (done, total).
+
+    Returns:
+        The finished run and what the flush did.
+
+    Raises:
+        RunInProgressError: Another flush holds the lock; nothing was sent or recorded.
+    """
+    run = store.start_run(
+        kind, exclusive=True, lock=FLUSH_LOCK, stale_after=timedelta(hours=FLUSH_LOCK_HOURS)
+    )
+    try:
+        report = mailer.flush(limit=limit, run_id=run.run_id, progress=progress)
+    except BaseException as exc:
+        store.finish_run(run.run_id, RunStatus.FAILED, message=type(exc).__name__)
+        raise
+    status = RunStatus.PARTIAL if report.unavailable or report.failed else RunStatus.SUCCEEDED
+    finished = store.finish_run(
+        run.run_id,
+        status,
+        counts={k: v for k, v in report.to_dict().items() if isinstance(v, int)},
+        message=report.unavailable,
+    )
+    return finished, report

@@ -38,7 +38,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import SecretStr
@@ -254,6 +254,7 @@ class PasswordResetService:
         self._directory_source = directory
         self._directory: Directory | None = directory if isinstance(directory, Directory) else None
         self._accounts = accounts
+        self._given_accounts = accounts
         if accounts is None and settings.people_dn is None:
             raise ResetConfigError("set passwords.people_dn, or give the service an AccountLookup")
         self._lock = threading.Lock()
@@ -304,6 +305,27 @@ class PasswordResetService:
 
     def __repr__(self) -> str:
         return f"PasswordResetService({self._repository!r})"
+
+    def close(self) -> None:
+        """Close the directory this service opened itself (from a function, on first use).
+
+        A directory handed over already open belongs to the caller and stays open; the
+        store is the caller's too. The service may be used again: it reopens on demand.
+        """
+        with self._lock:
+            opened = self._directory
+            if opened is None or opened is self._directory_source:
+                return
+            self._directory = None
+            if self._accounts is not self._given_accounts:
+                self._accounts = None  # it searched the closed directory
+        opened.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def repository(self) -> ResetRepository:

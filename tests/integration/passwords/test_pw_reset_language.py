@@ -17,14 +17,13 @@ from pw_integration import add_ldap_account
 from pydantic import SecretStr
 
 from ecampus_idm.cli import main
-from ecampus_idm.cli_passwords import reset_mailer
 from ecampus_idm.config import load_config
 from ecampus_idm.crypto import generate_key
 from ecampus_idm.directory.ldap import LdapDirectory
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
 from ecampus_idm.mail.wiring import keyring_from_settings
 from ecampus_idm.model import Role
-from ecampus_idm.passwords import PasswordResetService
+from ecampus_idm.portal import reset_service
 from ecampus_idm.store import open_store
 from ecampus_idm.testing.slapd import SlapdServer
 from ecampus_idm.testing.smtp import ReceivedMessage, SmtpServer
@@ -92,13 +91,8 @@ def _reset_mail(config: Path, smtp: SmtpServer) -> ReceivedMessage:
     """Request a reset, run the worker and the flush as commands; the reset mail received."""
     settings = load_config(config)
     with open_store(settings.store) as store:
-        mailer = reset_mailer(settings, store)
-        assert mailer is not None
-        service = PasswordResetService.for_store(
-            store,
-            mailer=mailer,
-            settings=settings.passwords.for_directory(settings.directory),
-            directory=lambda: pytest.fail("the request must not open the directory"),
+        service = reset_service(
+            settings, store, directory=lambda: pytest.fail("a request must not open it")
         )
         service.request_reset("parent@example.org", "203.0.113.9")
     runner = CliRunner()

@@ -60,7 +60,7 @@ def test_process_without_a_mailer_is_an_error(tmp_path: Path) -> None:
     )
     code, out = run("process", "--config", str(config), "--json")
     assert code == 1
-    assert "mailer" in json.loads(out)["message"]
+    assert "[mail] enabled = false" in json.loads(out)["message"]
 
 
 def test_purge_deletes_old_rows(tmp_path: Path) -> None:

@@ -646,3 +646,54 @@ def test_reprs_hide_the_link_and_the_address(
     shown = repr(mailer.mails[0]) + repr(account) + repr(service.repository.tokens_for("p-jean"))
     assert token not in shown
     assert "parent@example.org" not in shown
+
+
+class _ClosingDirectory(MemoryDirectory):
+    """A memory directory that counts its closes."""
+
+    closes = 0
+
+    def close(self) -> None:
+        self.closes += 1
+
+
+def _service_on(
+    directory: MemoryDirectory | object, store: MemoryStore, settings: PasswordSettings
+) -> PasswordResetService:
+    return PasswordResetService(
+        repository=MemoryResetRepository(),
+        store=store,
+        mailer=RecordingMailer(),
+        settings=settings,
+        directory=directory,  # type: ignore[arg-type]
+        keyring=TokenKeyring.generate(),
+    )
+
+
+def test_close_closes_the_directory_the_service_opened_and_reopens_on_demand(
+    store: MemoryStore, settings: PasswordSettings
+) -> None:
+    """Opened from a function: closed by close(), and a later use opens a new one."""
+    opened: list[_ClosingDirectory] = []
+
+    def open_directory() -> _ClosingDirectory:
+        opened.append(_ClosingDirectory())
+        return opened[-1]
+
+    service = _service_on(open_directory, store, settings)
+    service.close()
+    assert opened == []  # never used, never opened
+    with service:
+        assert service.directory is opened[0]
+    assert opened[0].closes == 1
+    assert service.directory is opened[1]
+
+
+def test_close_leaves_a_directory_handed_over_open(
+    store: MemoryStore, settings: PasswordSettings
+) -> None:
+    """A directory given open belongs to the caller."""
+    directory = _ClosingDirectory()
+    with _service_on(directory, store, settings) as service:
+        assert service.directory is directory
+    assert directory.closes == 0
