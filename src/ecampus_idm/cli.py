@@ -1,7 +1,16 @@
 """The ``ecampus-idm`` command: parse, load the configuration, wire objects, print.
 
 Every command prints for humans by default (rich) and a single JSON document with
-``--json``, for scripts. Exit codes are stable:
+``--json``, for scripts, always in one envelope::
+
+    {"ok": true, "command": "mail send", "data": {...}, "errors": []}
+
+``data`` is the command's result; ``ok`` is false when that result is not a success (a
+held plan, a partial run: the reasons are in ``data``, the exit code says which). When the
+command stopped before having a result, ``data`` is ``null`` and ``errors`` says why, each
+error ``{"type", "message", "exit_code"}`` (and ``problems`` for a configuration error). A
+usage error with ``--json`` is an envelope too. Progress and hints go to stderr. Exit codes
+are stable:
 
 ====  ========================================================
 0     success
@@ -74,30 +83,80 @@ EXIT_PARTIAL = 6
 _OUR_SCHEMA = ("eduPerson", "schacContactLocation", "schacLinkageIdentifiers", "ecampusPerson")
 
 
+def _command_name() -> str:
+    """The running command's path without the program's name (``mail send``)."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return ""
+    return " ".join(context.command_path.split()[1:])
+
+
+def _envelope(
+    ok: bool, data: dict[str, Any] | None, errors: list[dict[str, Any]], command: str
+) -> str:
+    """The one JSON document of a ``--json`` command."""
+    document = {"ok": ok, "command": command, "data": data, "errors": errors}
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str)
+
+
 class _Output:
-    """Where a command writes: rich for humans, one JSON document for scripts."""
+    """Where a command writes: rich for humans, one JSON envelope for scripts."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self.console = Console(stderr=as_json)
+        self.command = _command_name()
 
     def done(self, document: dict[str, Any], human: Callable[[Console], None]) -> None:
+        """Print the result: ``document`` is the envelope's data, its ``ok`` the envelope's."""
         if self.as_json:
-            click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+            data = dict(document)
+            ok = bool(data.pop("ok", True))
+            click.echo(_envelope(ok, data, [], self.command))
         else:
             human(self.console)
 
     def fail(self, error: IdmError, code: int) -> None:
+        """Print ``error`` (its type and message, never a secret) and exit with ``code``."""
         if self.as_json:
-            payload = {"ok": False, "error": type(error).__name__, "message": str(error)}
+            detail: dict[str, Any] = {
+                "type": type(error).__name__,
+                "message": str(error),
+                "exit_code": code,
+            }
             if isinstance(error, ConfigError):
-                payload["problems"] = [
+                detail["problems"] = [
                     {"source": s, "key": k, "expected": e} for s, k, e in error.problems
                 ]
-            click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+            click.echo(_envelope(False, None, [detail], self.command))
         else:
             self.console.print(f"[bold red]Erreur / Error:[/] {error}", highlight=False)
         sys.exit(code)
+
+
+class _Main(click.Group):
+    """The root group: a usage error under ``--json`` is printed as an envelope too."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        arguments = kwargs.get("args", args[0] if args else None)
+        arguments = sys.argv[1:] if arguments is None else list(arguments)
+        if "--json" not in arguments or kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.UsageError as exc:
+            command = " ".join(exc.ctx.command_path.split()[1:]) if exc.ctx else ""
+            detail = {"type": "UsageError", "message": exc.format_message(), "exit_code": 2}
+            click.echo(_envelope(False, None, [detail], command))
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
 
 
 @contextmanager
@@ -122,7 +181,7 @@ _config_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ecampus-idm")
 def main() -> None:
     """ecampus-idm: accounts for the eCampus of a Belgian school group."""

@@ -261,11 +261,25 @@ def bounces_command(  # noqa: PLR0917 - click passes every option as an argument
 
 
 @mail_group.command("keygen")
-def keygen_command() -> None:
-    """Print a new mail encryption key (add it last to mail.keys to rotate)."""
+@_json_option
+def keygen_command(as_json: bool) -> None:
+    """Print a new mail encryption key (add it last to mail.keys to rotate).
+
+    Only the key goes to stdout (``KEY=$(ecampus-idm mail keygen)``); the hint goes to stderr.
+    """
     from ecampus_idm.crypto import generate_key  # noqa: PLC0415
 
-    click.echo(generate_key())
+    key = generate_key()
+
+    def human(console: Console) -> None:
+        del console
+        click.echo(key)
+        click.echo(
+            "Ajoutez-la en dernier à mail.keys / append it to mail.keys (rotation: rewrap)",
+            err=True,
+        )
+
+    _Output(as_json).done({"ok": True, "key": key}, human)
 
 
 def _changed_in_directory(settings: Any, desk: Any, person_id: str, username: str) -> bool:

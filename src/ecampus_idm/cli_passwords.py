@@ -186,15 +186,13 @@ def purge_command(config_path: Path | None, as_json: bool) -> None:
 def keygen_command(as_json: bool) -> None:
     """Crée une clé de jetons / print a new token key for passwords.token_keys."""
     key = base64.b64encode(secrets.token_bytes(MIN_KEY_BYTES)).decode("ascii")
-    out = _Output(as_json)
-    out.done(
-        {"ok": True, "key": key},
-        lambda console: console.print(
-            f"{key}\n[dim]Ajoutez-la en tête de passwords.token_keys / "
-            "prepend it to passwords.token_keys[/]",
-            highlight=False,
-        ),
-    )
+
+    def human(console: Console) -> None:
+        del console
+        click.echo(key)  # only the key on stdout: KEY=$(ecampus-idm passwords keygen)
+        click.echo("Ajoutez-la en tête de passwords.token_keys / prepend it", err=True)
+
+    _Output(as_json).done({"ok": True, "key": key}, human)
 
 
 def register(main: click.Group) -> None:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ecampus_idm.cli import EXIT_CONFIG, EXIT_DIRECTORY, EXIT_HELD, main
+from ecampus_idm.testing.cli import json_data, json_error
 from ecampus_idm.testing.slapd import SlapdServer
 
 CANARY = "Canary-Cli-Pw-9902"
@@ -41,7 +42,7 @@ def test_demo_json_runs_twice_and_converges(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = json_data(result.stdout)
     assert report["ok"]
     assert report["second_run"]["plan"]["counts"] == {}
     assert report["first_run"]["plan"]["counts"]["create"] > 0
@@ -71,7 +72,7 @@ def test_directory_check_json(
     )
     result = CliRunner().invoke(main, ["directory", "check", "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json_data(result.output)
     assert report["children"] == {ldap_server.people_dn: 0, ldap_server.groups_dn: 0}
 
 
@@ -84,7 +85,7 @@ def test_directory_check_wrong_password_exits_4_without_secret(
     monkeypatch.setenv("ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD", CANARY)
     result = CliRunner().invoke(main, ["directory", "check", "--config", str(config), "--json"])
     assert result.exit_code == EXIT_DIRECTORY
-    assert json.loads(result.output)["error"] == "DirectoryBindError"
+    assert json_error(result.output)["type"] == "DirectoryBindError"
     assert CANARY not in result.output
 
 
@@ -98,7 +99,7 @@ def test_config_show_bad_file_exits_3_naming_file_and_key(tmp_path: Path) -> Non
     )
     result = CliRunner().invoke(main, ["config", "show", "--config", str(config), "--json"])
     assert result.exit_code == EXIT_CONFIG
-    payload = json.loads(result.output)
+    payload = json_error(result.output)
     assert payload["problems"][0]["source"] == str(config)
     assert payload["problems"][0]["key"] == "directory.url"
     assert CANARY not in result.output
@@ -128,7 +129,7 @@ def test_sample_then_sources_check_reports_quarantine(
         main, ["sample", "--people", "150", "--out", str(exports), "--json"]
     )
     assert result.exit_code == 0, result.output
-    bad_rows = sum(json.loads(result.output)["bad_rows"].values())
+    bad_rows = sum(json_data(result.output)["bad_rows"].values())
     config = tmp_path / "idm.toml"
     config.write_text(
         (exports / "sources.toml")
@@ -142,7 +143,7 @@ def test_sample_then_sources_check_reports_quarantine(
     monkeypatch.setenv("ECAMPUS_IDM_SOURCES__PSEUDONYM_KEY", "k" * 40)
     checked = CliRunner().invoke(main, ["sources", "check", "--config", str(config), "--json"])
     assert checked.exit_code == 0, checked.output
-    report = json.loads(checked.output)
+    report = json_data(checked.output)
     assert len(report["report"]["issues"]) == bad_rows
     assert CANARY not in checked.output
 
@@ -183,13 +184,13 @@ def test_plan_run_status_and_apply_commands(
     )
     assert planned.exit_code == 0, planned.output
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o600  # names and addresses
-    creates = json.loads(planned.output)["plan"]["counts"]["create"]
+    creates = json_data(planned.output)["plan"]["counts"]["create"]
     assert json.loads((tmp_path / "p.json").read_text("utf-8"))["counts"]["create"] == creates
     ran = runner.invoke(main, ["run", "--config", str(config), "--json"])
     assert ran.exit_code == 0, ran.output
-    assert json.loads(ran.output)["applied"]["applied"]["create"] == creates
+    assert json_data(ran.output)["applied"]["applied"]["create"] == creates
     status = runner.invoke(main, ["status", "--config", str(config), "--json"])
     assert status.exit_code == 0, status.output
-    assert json.loads(status.output)["runs"][0]["status"] == "succeeded"
+    assert json_data(status.output)["runs"][0]["status"] == "succeeded"
     wrong = runner.invoke(main, ["apply", "--config", str(config), "--approve", "0" * 64, "--json"])
     assert wrong.exit_code == EXIT_HELD, wrong.output

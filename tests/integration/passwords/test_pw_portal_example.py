@@ -9,7 +9,6 @@ the link shown and redeemed, and the new password binds.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import SecretStr
 
 from ecampus_idm.crypto import generate_key
 from ecampus_idm.directory.ldap import LdapDirectory
+from ecampus_idm.testing.cli import json_data
 from ecampus_idm.testing.slapd import SlapdServer
 from ecampus_idm.testing.smtp import SmtpServer
 
@@ -169,6 +169,6 @@ def test_passwords_process_send_is_the_worker_on_the_command_line(
         main, ["passwords", "process", "--send", "--config", str(config), "--json"]
     )
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+    document = json_data(result.output)
     assert (document["ok"], document["mailed"], document["flush"]["sent"]) == (True, 1, 1)
     assert len(smtp_server.messages) == 1

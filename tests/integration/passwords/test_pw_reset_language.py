@@ -7,7 +7,6 @@ real slapd, ``ecampus-idm mail send`` to a real aiosmtpd server; the mail read t
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ecampus_idm.mail.wiring import keyring_from_settings
 from ecampus_idm.model import Role
 from ecampus_idm.portal import reset_service
 from ecampus_idm.store import open_store
+from ecampus_idm.testing.cli import json_data
 from ecampus_idm.testing.slapd import SlapdServer
 from ecampus_idm.testing.smtp import ReceivedMessage, SmtpServer
 
@@ -98,7 +98,7 @@ def _reset_mail(config: Path, smtp: SmtpServer) -> ReceivedMessage:
     runner = CliRunner()
     processed = runner.invoke(main, ["passwords", "process", "--config", str(config), "--json"])
     assert processed.exit_code == 0, processed.output
-    assert json.loads(processed.output)["mailed"] == 1
+    assert json_data(processed.output)["mailed"] == 1
     sent = runner.invoke(main, ["mail", "send", "--config", str(config), "--json"])
     assert sent.exit_code == 0, sent.output
     resets = [m for m in smtp.messages if "token=" in m.text()]

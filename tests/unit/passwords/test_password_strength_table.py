@@ -8,7 +8,6 @@ configured words fed to it; whitespace-only and control characters have their ow
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from ecampus_idm.passwords import (
     check_user_password,
 )
 from ecampus_idm.store.memory import MemoryStore
+from ecampus_idm.testing.cli import json_data
 
 WEAK = "quality.weak"
 REFUSED_AS_WEAK = {"quality.weak", "quality.blocklisted"}
@@ -248,7 +248,7 @@ def test_school_name_plus_year_is_refused_by_the_cli(tmp_path: Path) -> None:
         input="HauteEcoleCondorcet2026\n",
     )
     assert result.exit_code == 1, result.output
-    assert [p["code"] for p in json.loads(result.stdout)["problems"]] == [WEAK]
+    assert [p["code"] for p in json_data(result.stdout)["problems"]] == [WEAK]
 
 
 def test_long_passphrase_up_to_the_ceiling_is_accepted() -> None:

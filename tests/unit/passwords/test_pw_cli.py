@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from ecampus_idm.cli import main
 from ecampus_idm.config import StoreSettings
 from ecampus_idm.passwords.sql import SqlResetRepository
 from ecampus_idm.store.sql import open_store
+from ecampus_idm.testing.cli import json_data, json_error
 
 
 def run(*args: str, stdin: str = "") -> tuple[int, str]:
@@ -24,13 +24,13 @@ def test_check_accepts_a_long_passphrase() -> None:
     """A good password exits 0 with ok true."""
     code, out = run("check", "--stdin", "--json", stdin="lampadaire-violet-sous-la-pluie\n")
     assert code == 0
-    assert json.loads(out)["ok"] is True
+    assert json_data(out)["ok"] is True
 
 
 def test_check_explains_a_refusal_and_exits_1() -> None:
     """A refused password exits 1 and lists the problems in French and English."""
     code, out = run("check", "--stdin", "--json", "--username", "jdupont", stdin="jdupont\n")
-    document = json.loads(out)
+    document = json_data(out)
     assert code == 1
     assert [p["code"] for p in document["problems"]] == ["quality.too_short", "quality.personal"]
     assert document["problems"][0]["fr"].startswith("Le mot de passe")
@@ -46,7 +46,7 @@ def test_keygen_prints_a_usable_key() -> None:
     """The generated key is 32 bytes of base64."""
     code, out = run("keygen", "--json")
     assert code == 0
-    assert len(base64.b64decode(json.loads(out)["key"])) == 32
+    assert len(base64.b64decode(json_data(out)["key"])) == 32
 
 
 def test_process_without_a_mailer_is_an_error(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_process_without_a_mailer_is_an_error(tmp_path: Path) -> None:
     )
     code, out = run("process", "--config", str(config), "--json")
     assert code == 1
-    assert "[mail] enabled = false" in json.loads(out)["message"]
+    assert "[mail] enabled = false" in json_error(out)["message"]
 
 
 def test_purge_deletes_old_rows(tmp_path: Path) -> None:
@@ -78,4 +78,4 @@ def test_purge_deletes_old_rows(tmp_path: Path) -> None:
     store.close()
     code, out = run("purge", "--config", str(config), "--json")
     assert code == 0
-    assert json.loads(out)["removed"] == 1
+    assert json_data(out)["removed"] == 1
