@@ -53,7 +53,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ecampus_idm import __version__
-from ecampus_idm.clock import Clock, SystemClock
+from ecampus_idm.clock import Clock, SystemClock, local_text
 from ecampus_idm.config import Settings, load_config
 from ecampus_idm.directory.base import Directory, Scope
 from ecampus_idm.directory.dn import dn_path
@@ -460,6 +460,7 @@ def status_command(config_path: Path | None, runs: int, as_json: bool) -> None:
     out = _Output(as_json)
     with _handled(out):
         settings = load_config(config_path)
+        zone = settings.institution.zone
         with open_store(settings.store) as store:
             recent = store.recent_runs(runs)
             accounts = Counter(r.status.value for r in store.accounts().values())
@@ -489,14 +490,14 @@ def status_command(config_path: Path | None, runs: int, as_json: bool) -> None:
 
         def human(console: Console) -> None:
             table = Table(title="Exécutions récentes / recent runs")
-            for column in ("#", "kind", "status", "started", "counts", "message"):
+            for column in ("#", "kind", "status", f"started ({zone.key})", "counts", "message"):
                 table.add_column(column)
             for r in recent:
                 table.add_row(
                     str(r.run_id),
                     r.kind,
                     r.status.value,
-                    r.started_at.strftime("%Y-%m-%d %H:%M"),
+                    local_text(r.started_at, zone),
                     ", ".join(f"{k} {v}" for k, v in r.counts.items()),
                     r.message or "",
                 )

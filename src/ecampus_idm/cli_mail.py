@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ecampus_idm.cli import EXIT_ERROR, EXIT_PARTIAL, _handled, _Output
-from ecampus_idm.clock import SystemClock
+from ecampus_idm.clock import SystemClock, local_text
 from ecampus_idm.config import load_config
 from ecampus_idm.mail.errors import MailError
 from ecampus_idm.store.base import RunStatus, Store
@@ -120,7 +120,7 @@ def _refuse_overlap(store: Store, now: datetime, *, flush_after_run: bool) -> No
     other = running_flush(store, now, nightly_runs=flush_after_run)
     if other is not None:
         raise MailError(
-            f"« {other.kind} » (run {other.run_id}, started {other.started_at.isoformat()}) "
+            f"« {other.kind} » (run {other.run_id}, started {local_text(other.started_at)}) "
             f"is still in progress and sends mail; try again once it has finished (or after "
             f"{FLUSH_LOCK_HOURS} h)"
         )
@@ -168,11 +168,12 @@ def status_command(config_path: Path | None, username: str | None, as_json: bool
             )
             if messages:
                 table = Table(title=f"Courriels de / mails of {username}")
+                zone = settings.institution.zone
                 for column in ("queued", "purpose", "to", "status", "attempts", "error"):
                     table.add_column(column)
                 for m in messages:
                     table.add_row(
-                        m["queued_at"][:16],
+                        local_text(m["queued_at"], zone),
                         m["purpose"],
                         m["to"],
                         m["status"],

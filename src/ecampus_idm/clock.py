@@ -13,9 +13,31 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-__all__ = ["BRUSSELS", "Clock", "FixedClock", "SystemClock"]
+__all__ = ["BRUSSELS", "Clock", "FixedClock", "SystemClock", "local_text"]
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+def local_text(instant: datetime | str, zone: ZoneInfo = BRUSSELS, *, seconds: bool = False) -> str:
+    """An instant as people read it: the institution's local time, with its zone's name.
+
+    ``2026-12-05 14:02 CET`` (``CEST`` in summer), so that one screen never mixes UTC and
+    local times. JSON keeps ISO 8601 with its offset (:meth:`datetime.isoformat`).
+
+    Args:
+        instant: A timezone-aware instant, or its ISO 8601 text (as in a JSON document).
+        zone: The institution's zone (``settings.institution.zone``).
+        seconds: Whether to show the seconds.
+
+    Raises:
+        ValueError: If the instant has no offset (a naive time cannot be placed).
+    """
+    moment = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no time zone to convert from")
+    return moment.astimezone(zone).strftime(
+        "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    )
 
 
 @runtime_checkable

@@ -83,7 +83,7 @@ def test_keygen_prints_a_usable_key() -> None:
     """`mail keygen` prints a key the configuration accepts."""
     result = CliRunner().invoke(main, ["mail", "keygen"])
     assert result.exit_code == 0
-    DataKey.parse(result.output.strip())
+    DataKey.parse(result.stdout.strip())
 
 
 def test_send_delivers_the_outbox_to_the_maildir(tmp_path: Path) -> None:
