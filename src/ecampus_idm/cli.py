@@ -86,9 +86,13 @@ _OUR_SCHEMA = ("eduPerson", "schacContactLocation", "schacLinkageIdentifiers", "
 def _command_name() -> str:
     """The running command's path without the program's name (``mail send``)."""
     context = click.get_current_context(silent=True)
-    if context is None:
-        return ""
-    return " ".join(context.command_path.split()[1:])
+    return "" if context is None else _below_root(context)
+
+
+def _below_root(context: click.Context) -> str:
+    """``mail send`` whether the program ran as ``ecampus-idm`` or ``python -m ecampus_idm``."""
+    root = context.find_root().command_path
+    return context.command_path[len(root) :].strip()
 
 
 def _envelope(
@@ -145,7 +149,7 @@ class _Main(click.Group):
         try:
             return super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.UsageError as exc:
-            command = " ".join(exc.ctx.command_path.split()[1:]) if exc.ctx else ""
+            command = _below_root(exc.ctx) if exc.ctx else ""
             detail = {"type": "UsageError", "message": exc.format_message(), "exit_code": 2}
             click.echo(_envelope(False, None, [detail], command))
             sys.exit(exc.exit_code)
@@ -526,7 +530,10 @@ def status_command(config_path: Path | None, runs: int, as_json: bool) -> None:
 @click.option(
     "--keep",
     is_flag=True,
-    help="Keep the throwaway OpenLDAP running until Ctrl-C (its URL and CA are printed).",
+    help=(
+        "Keep the throwaway OpenLDAP running until Ctrl-C and hand it over: its URL, bind DN,"
+        " CA, and a ready configuration (ecampus-idm.toml, secrets in ecampus-idm.env)."
+    ),
 )
 @_json_option
 def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
@@ -559,6 +566,7 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                 tree = _describe_directory(directory, settings)
                 support = _demo_support(settings, clock, directory, out_dir)
             written = _mails(settings)
+            handover = _hand_over(settings, out_dir) if keep else None
             document = {
                 "ok": first.status.value == "succeeded" and second.status.value == "succeeded",
                 "startup_seconds": round(startup, 3),
@@ -569,6 +577,7 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                 "support": support,
                 "directory": tree,
                 "config": settings.model_dump(mode="json"),
+                "handover": handover,
             }
 
             def human(console: Console) -> None:
@@ -599,14 +608,84 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
                     )
 
             out.done(document, human)
-            if keep:
-                out.console.print(f"{server.url} — CA {server.ca_file} — Ctrl-C pour arrêter.")
+            if handover is not None:
+                _print_handover(out.console, handover)
                 while server.is_running():
                     time.sleep(1)
         except KeyboardInterrupt:
             pass
         finally:
             server.stop()
+
+
+def _hand_over(settings: Settings, out_dir: Path) -> dict[str, Any]:
+    """Write the demo's configuration for an engineer's own commands; say where it is.
+
+    ``ecampus-idm.toml`` holds every setting the demo used except its secrets, which go to
+    ``ecampus-idm.env`` (``KEY=value`` lines, as systemd's ``EnvironmentFile=`` reads them
+    and as ``set -a; . file; set +a`` loads them in a shell). Both are owner-only.
+    """
+    import tomli_w  # noqa: PLC0415 - only the handover writes TOML
+
+    document = settings.model_dump(mode="json", exclude_none=True)
+    secrets_found: dict[str, str] = {}
+    _move_secrets(settings, document, (), secrets_found)
+    config = (out_dir / "ecampus-idm.toml").resolve()
+    env_file = (out_dir / "ecampus-idm.env").resolve()
+    header = "# ecampus-idm demo: its secrets are in ecampus-idm.env, next to this file\n"
+    write_private(config, (header + tomli_w.dumps(document)).encode("utf-8"))
+    write_private(
+        env_file,
+        "".join(f"{name}='{value}'\n" for name, value in sorted(secrets_found.items())).encode(),
+    )
+    directory = settings.directory
+    return {
+        "url": directory.url,
+        "bind_dn": directory.bind_dn,
+        "base_dn": directory.base_dn,
+        "ca_file": str(directory.ca_file) if directory.ca_file else None,
+        "bind_password_variable": "ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD",
+        "config": str(config),
+        "env_file": str(env_file),
+        "variables": sorted(secrets_found),
+    }
+
+
+def _move_secrets(
+    model: Any, dumped: dict[str, Any], path: tuple[str, ...], found: dict[str, str]
+) -> None:
+    """Take every secret out of ``dumped`` into ``found``, under its environment variable."""
+    from pydantic import BaseModel, SecretStr  # noqa: PLC0415
+
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        variable = "ECAMPUS_IDM_" + "__".join((*path, name)).upper()
+        if isinstance(value, SecretStr):
+            found[variable] = value.get_secret_value()
+            dumped.pop(name, None)
+        elif isinstance(value, list | tuple) and value and isinstance(value[0], SecretStr):
+            found[variable] = json.dumps([item.get_secret_value() for item in value])
+            dumped.pop(name, None)
+        elif isinstance(value, BaseModel) and isinstance(dumped.get(name), dict):
+            _move_secrets(value, dumped[name], (*path, name), found)
+
+
+def _print_handover(console: Console, handover: dict[str, Any]) -> None:
+    console.rule("L'OpenLDAP reste démarré / the OpenLDAP keeps running")
+    console.print(
+        f"URL {handover['url']} (StartTLS)\n"
+        f"bind DN {handover['bind_dn']}\n"
+        f"base DN {handover['base_dn']}\n"
+        f"CA {handover['ca_file']}\n"
+        f"mot de passe / bind password: {handover['bind_password_variable']} "
+        f"dans / in {handover['env_file']}\n"
+        f"configuration: {handover['config']}\n\n"
+        f"  set -a; . {handover['env_file']}; set +a\n"
+        f"  ecampus-idm directory check --config {handover['config']}\n\n"
+        "Ctrl-C pour arrêter / to stop.",
+        highlight=False,
+        soft_wrap=True,  # paths and commands stay whole, to be copied
+    )
 
 
 def _demo_support(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +62,74 @@ def test_demo_json_runs_twice_and_converges(tmp_path: Path) -> None:
     assert listing.read_bytes().startswith(b"%PDF")
     assert listing.stat().st_mode & 0o077 == 0  # default passwords: owner only
     assert report["support"]["diagnosis"]["conclusion"]
+
+
+def _environment_file(path: Path) -> dict[str, str]:
+    """The KEY='value' lines of an EnvironmentFile, as systemd or `set -a; .` reads them."""
+    pairs = (line.split("=", 1) for line in path.read_text("utf-8").splitlines() if line)
+    return {key: value.strip("'") for key, value in pairs}
+
+
+def test_demo_keep_hands_over_its_server(tmp_path: Path) -> None:
+    """`demo --keep` prints URL, bind DN and where the password is, and writes a config
+    that the engineer's own commands use: `directory check` binds, `plan` has nothing to do.
+    """
+    out = tmp_path / "demo"
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ecampus_idm",
+            "demo",
+            "--people",
+            "30",
+            "--keep",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert demo.stdout is not None
+        shown = ""
+        for line in demo.stdout:
+            shown += line
+            if "Ctrl-C" in line and "ecampus-idm directory check" in shown:
+                break
+        config, env_file = out / "ecampus-idm.toml", out / "ecampus-idm.env"
+        assert f"configuration: {config.resolve()}" in shown
+        assert f"ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD dans / in {env_file.resolve()}" in shown
+        assert "bind DN cn=admin,dc=ecampus,dc=test" in shown
+        secrets = _environment_file(env_file)
+        assert secrets["ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD"] not in shown
+        assert secrets["ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD"] not in config.read_text("utf-8")
+        assert {stat.S_IMODE(f.stat().st_mode) for f in (config, env_file)} == {0o600}
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ECAMPUS_IDM_")},
+            **secrets,
+        }
+        for command in (["directory", "check"], ["plan"]):
+            result = subprocess.run(
+                [sys.executable, "-m", "ecampus_idm", *command, "--config", str(config), "--json"],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=environment,
+                timeout=120,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+        assert (
+            json_data(result.stdout)["plan"]["counts"] == {}
+        )  # the demo's second run was the last
+    finally:
+        demo.send_signal(signal.SIGINT)
+        code = demo.wait(timeout=30)
+        if demo.stdout is not None:
+            demo.stdout.close()
+    assert code == 0
 
 
 @pytest.mark.ldap
