@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 import shutil
 import sys
@@ -64,12 +65,16 @@ if TYPE_CHECKING:
     from ecampus_idm.runner import NightlyRun, RunReport
 
 __all__ = [
+    "CONFIG_HELP",
+    "DEFAULT_CONFIG_PATH",
     "EXIT_CONFIG",
     "EXIT_DIRECTORY",
     "EXIT_ERROR",
     "EXIT_HELD",
     "EXIT_OK",
     "EXIT_PARTIAL",
+    "configure_logging",
+    "default_config",
     "main",
 ]
 
@@ -87,6 +92,13 @@ def _command_name() -> str:
     """The running command's path without the program's name (``mail send``)."""
     context = click.get_current_context(silent=True)
     return "" if context is None else _below_root(context)
+
+
+def _quiet() -> bool:
+    """Whether ``-q`` was given to the root command (no progress bars then)."""
+    context = click.get_current_context(silent=True)
+    root = context.find_root().obj if context is not None else None
+    return bool(root.get("quiet")) if isinstance(root, dict) else False
 
 
 def _below_root(context: click.Context) -> str:
@@ -110,6 +122,7 @@ class _Output:
         self.as_json = as_json
         self.console = Console(stderr=as_json)
         self.command = _command_name()
+        self.quiet = as_json or _quiet()
 
     def done(self, document: dict[str, Any], human: Callable[[Console], None]) -> None:
         """Print the result: ``document`` is the envelope's data, its ``ok`` the envelope's."""
@@ -176,19 +189,87 @@ def _handled(out: _Output) -> Iterator[None]:
 
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+DEFAULT_CONFIG_PATH: Path = Path("/etc/ecampus-idm/ecampus-idm.toml")
+"""The configuration read when neither ``--config`` nor ``ECAMPUS_IDM_CONFIG`` names one."""
+
+CONFIG_HELP: str = (
+    "TOML configuration file (or ECAMPUS_IDM_CONFIG; by default "
+    f"{DEFAULT_CONFIG_PATH} when it exists, else the environment only)."
+)
+
+
+def default_config() -> Path | None:
+    """:data:`DEFAULT_CONFIG_PATH` if that file exists (``--config``'s default)."""
+    path = DEFAULT_CONFIG_PATH
+    return path if path.is_file() else None
+
+
 _config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="ECAMPUS_IDM_CONFIG",
-    help="TOML configuration file (or ECAMPUS_IDM_CONFIG).",
+    default=default_config,
+    help=CONFIG_HELP,
 )
+
+_LOG_HANDLER = "ecampus-idm-cli"
+_LEVELS = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
+
+
+def configure_logging(verbosity: int, log_format: str = "text") -> None:
+    """Send the library's logs to stderr at the level ``-v``/``-q`` chose.
+
+    Args:
+        verbosity: ``-1`` (``-q``: errors only), ``0`` (warnings, the default), ``1``
+            (``-v``: what each step did), ``2`` or more (``-vv``: debugging).
+        log_format: ``text`` (one readable line) or ``json`` (one JSON object per line:
+            ``level``, ``logger``, ``message``, ``timestamp`` in ISO 8601 UTC, and any
+            ``extra`` fields), for journald or a log collector.
+    """
+    logger = logging.getLogger("ecampus_idm")
+    for handler in list(logger.handlers):
+        if handler.get_name() == _LOG_HANDLER:
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_LOG_HANDLER)
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter  # noqa: PLC0415 - only when asked
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(levelname)s %(name)s %(message)s",
+                rename_fields={"levelname": "level", "name": "logger"},
+                timestamp=True,
+                json_ensure_ascii=False,
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(_LEVELS.get(verbosity, logging.DEBUG))
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ecampus-idm")
-def main() -> None:
-    """ecampus-idm: accounts for the eCampus of a Belgian school group."""
+@click.option("-v", "--verbose", count=True, help="More detail in the logs (-vv: debugging).")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only: no warnings, no progress bars.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="ECAMPUS_IDM_LOG_FORMAT",
+    show_default=True,
+    help="Logs on stderr as text or one JSON object per line (or ECAMPUS_IDM_LOG_FORMAT).",
+)
+@click.pass_context
+def main(context: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
+    """ecampus-idm: accounts for the eCampus of a Belgian school group.
+
+    Shell completion (bash, zsh, fish): eval "$(_ECAMPUS_IDM_COMPLETE=bash_source ecampus-idm)".
+    """
+    context.obj = {"quiet": quiet}
+    configure_logging(-1 if quiet else verbose, log_format)
 
 
 # -- config ----------------------------------------------------------------------------
@@ -317,7 +398,7 @@ def _configured_run(
     with _handled(out):
         settings = load_config(config_path)
         clock = SystemClock(settings.institution.zone)
-        with _nightly(settings, clock, out.console, quiet=as_json) as job:
+        with _nightly(settings, clock, out.console, quiet=out.quiet) as job:
             return out, action(job)
     raise AssertionError("unreachable: _handled exits on error")  # pragma: no cover
 
@@ -559,7 +640,7 @@ def demo(people: int, out_dir: Path, keep: bool, as_json: bool) -> None:
         try:
             settings = _demo_settings(server.settings(), summary.config, out_dir)
             clock = SystemClock(settings.institution.zone)
-            with _nightly(settings, clock, out.console, quiet=as_json) as job:
+            with _nightly(settings, clock, out.console, quiet=out.quiet) as job:
                 first = job.run()
                 second = job.run()
             with server.connect() as directory:

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ecampus_idm.cli import EXIT_ERROR, EXIT_PARTIAL, _handled, _Output
+from ecampus_idm.cli import CONFIG_HELP, EXIT_ERROR, EXIT_PARTIAL, _handled, _Output, default_config
 from ecampus_idm.clock import SystemClock, local_text
 from ecampus_idm.config import load_config
 from ecampus_idm.mail.errors import MailError
@@ -41,7 +41,8 @@ _config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="ECAMPUS_IDM_CONFIG",
-    help="TOML configuration file (or ECAMPUS_IDM_CONFIG).",
+    default=default_config,
+    help=CONFIG_HELP,
 )
 IMAP_PASSWORD_VARIABLE = "ECAMPUS_IDM_MAIL_IMAP_PASSWORD"  # noqa: S105 - a variable name
 
@@ -83,7 +84,7 @@ def send_command(
                 TimeElapsedColumn(),
                 console=out.console,
                 transient=True,
-                disable=as_json,
+                disable=out.quiet,
             )
             with bar:
                 task = bar.add_task("send", total=None)

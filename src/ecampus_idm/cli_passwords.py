@@ -23,7 +23,7 @@ import click
 from pydantic import SecretStr
 from rich.console import Console
 
-from ecampus_idm.cli import EXIT_PARTIAL, _handled, _Output
+from ecampus_idm.cli import CONFIG_HELP, EXIT_PARTIAL, _handled, _Output, default_config
 from ecampus_idm.clock import SystemClock
 from ecampus_idm.config import load_config
 from ecampus_idm.passwords.quality import check_user_password
@@ -43,7 +43,8 @@ _config_option: Callable[[_F], _F] = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="ECAMPUS_IDM_CONFIG",
-    help="TOML configuration file (or ECAMPUS_IDM_CONFIG).",
+    default=default_config,
+    help=CONFIG_HELP,
 )
 
 

@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ecampus_idm.cli import _handled, _Output
+from ecampus_idm.cli import CONFIG_HELP, _handled, _Output, default_config
 from ecampus_idm.clock import SystemClock
 from ecampus_idm.config import Settings, load_config
 from ecampus_idm.files import write_private
@@ -44,7 +44,8 @@ _config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="ECAMPUS_IDM_CONFIG",
-    help="TOML configuration file (or ECAMPUS_IDM_CONFIG).",
+    default=default_config,
+    help=CONFIG_HELP,
 )
 _lang_option = click.option(
     "--lang",
