@@ -143,7 +143,7 @@ def test_directory_check_json(
     )
     result = CliRunner().invoke(main, ["directory", "check", "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
-    report = json_data(result.output)
+    report = json_data(result.stdout)
     assert report["children"] == {ldap_server.people_dn: 0, ldap_server.groups_dn: 0}
 
 
@@ -156,7 +156,7 @@ def test_directory_check_wrong_password_exits_4_without_secret(
     monkeypatch.setenv("ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD", CANARY)
     result = CliRunner().invoke(main, ["directory", "check", "--config", str(config), "--json"])
     assert result.exit_code == EXIT_DIRECTORY
-    assert json_error(result.output)["type"] == "DirectoryBindError"
+    assert json_error(result.stdout)["type"] == "DirectoryBindError"
     assert CANARY not in result.output
 
 
@@ -170,7 +170,7 @@ def test_config_show_bad_file_exits_3_naming_file_and_key(tmp_path: Path) -> Non
     )
     result = CliRunner().invoke(main, ["config", "show", "--config", str(config), "--json"])
     assert result.exit_code == EXIT_CONFIG
-    payload = json_error(result.output)
+    payload = json_error(result.stdout)
     assert payload["problems"][0]["source"] == str(config)
     assert payload["problems"][0]["key"] == "directory.url"
     assert CANARY not in result.output
@@ -200,7 +200,7 @@ def test_sample_then_sources_check_reports_quarantine(
         main, ["sample", "--people", "150", "--out", str(exports), "--json"]
     )
     assert result.exit_code == 0, result.output
-    bad_rows = sum(json_data(result.output)["bad_rows"].values())
+    bad_rows = sum(json_data(result.stdout)["bad_rows"].values())
     config = tmp_path / "idm.toml"
     config.write_text(
         (exports / "sources.toml")
@@ -214,7 +214,7 @@ def test_sample_then_sources_check_reports_quarantine(
     monkeypatch.setenv("ECAMPUS_IDM_SOURCES__PSEUDONYM_KEY", "k" * 40)
     checked = CliRunner().invoke(main, ["sources", "check", "--config", str(config), "--json"])
     assert checked.exit_code == 0, checked.output
-    report = json_data(checked.output)
+    report = json_data(checked.stdout)
     assert len(report["report"]["issues"]) == bad_rows
     assert CANARY not in checked.output
 
@@ -255,13 +255,13 @@ def test_plan_run_status_and_apply_commands(
     )
     assert planned.exit_code == 0, planned.output
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o600  # names and addresses
-    creates = json_data(planned.output)["plan"]["counts"]["create"]
+    creates = json_data(planned.stdout)["plan"]["counts"]["create"]
     assert json.loads((tmp_path / "p.json").read_text("utf-8"))["counts"]["create"] == creates
     ran = runner.invoke(main, ["run", "--config", str(config), "--json"])
     assert ran.exit_code == 0, ran.output
-    assert json_data(ran.output)["applied"]["applied"]["create"] == creates
+    assert json_data(ran.stdout)["applied"]["applied"]["create"] == creates
     status = runner.invoke(main, ["status", "--config", str(config), "--json"])
     assert status.exit_code == 0, status.output
-    assert json_data(status.output)["runs"][0]["status"] == "succeeded"
+    assert json_data(status.stdout)["runs"][0]["status"] == "succeeded"
     wrong = runner.invoke(main, ["apply", "--config", str(config), "--approve", "0" * 64, "--json"])
     assert wrong.exit_code == EXIT_HELD, wrong.output

@@ -61,13 +61,13 @@ def test_a_configuration_error_is_an_envelope(path: tuple[str, ...], tmp_path: P
         main, [*path, "--config", str(missing), *extra, "--json"], catch_exceptions=False
     )
     if result.exit_code == 2:
-        error = json_error(result.output)
+        error = json_error(result.stdout)
         assert error["type"] == "UsageError"
         return
     assert result.exit_code == EXIT_CONFIG, result.output
-    envelope = json_envelope(result.output)
+    envelope = json_envelope(result.stdout)
     assert envelope["command"] == " ".join(path)
-    error = json_error(result.output)
+    error = json_error(result.stdout)
     assert (error["type"], error["exit_code"]) == ("ConfigError", EXIT_CONFIG)
     assert str(missing) in error["message"]
 
@@ -77,16 +77,16 @@ def test_a_usage_error_is_an_envelope(path: tuple[str, ...]) -> None:
     """A required option left out: ok false, one UsageError, exit 2, nothing else on stdout."""
     result = CliRunner().invoke(main, [*path, "--json"], catch_exceptions=False)
     assert result.exit_code == 2
-    error = json_error(result.output)
+    error = json_error(result.stdout)
     assert error["type"] == "UsageError"
-    assert json_envelope(result.output)["command"] == " ".join(path)
+    assert json_envelope(result.stdout)["command"] == " ".join(path)
 
 
 def test_an_unknown_option_is_an_envelope() -> None:
     """A misspelt option is a usage error in the envelope too."""
     result = CliRunner().invoke(main, ["status", "--jsno", "--json"])
     assert result.exit_code == 2
-    assert "--jsno" in json_error(result.output)["message"]
+    assert "--jsno" in json_error(result.stdout)["message"]
 
 
 def test_without_json_a_usage_error_is_click_s_text() -> None:

@@ -50,7 +50,7 @@ def test_default_configuration_path_is_read_without_config(
     monkeypatch.delenv("ECAMPUS_IDM_CONFIG", raising=False)
     result = CliRunner().invoke(main, ["config", "show", "--json"])
     assert result.exit_code == 0, result.output
-    assert json_data(result.output)["config"]["directory"]["url"] == "ldaps://etc.example.be"
+    assert json_data(result.stdout)["config"]["directory"]["url"] == "ldaps://etc.example.be"
 
 
 def test_config_option_and_variable_win_over_the_default(
@@ -62,10 +62,10 @@ def test_config_option_and_variable_win_over_the_default(
     monkeypatch.setattr(cli, "DEFAULT_CONFIG_PATH", _config(tmp_path / "etc"))
     monkeypatch.setenv("ECAMPUS_IDM_CONFIG", str(_config(tmp_path / "env", url="ldaps://env.be")))
     shown = CliRunner().invoke(main, ["config", "show", "--json"])
-    assert json_data(shown.output)["config"]["directory"]["url"] == "ldaps://env.be"
+    assert json_data(shown.stdout)["config"]["directory"]["url"] == "ldaps://env.be"
     given = _config(tmp_path, url="ldaps://given.be")
     shown = CliRunner().invoke(main, ["config", "show", "--config", str(given), "--json"])
-    assert json_data(shown.output)["config"]["directory"]["url"] == "ldaps://given.be"
+    assert json_data(shown.stdout)["config"]["directory"]["url"] == "ldaps://given.be"
 
 
 def test_missing_default_path_means_the_environment_only(
@@ -116,13 +116,13 @@ def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
 
 
 def test_verbose_lowers_the_level(tmp_path: Path) -> None:
-    """No flag: warnings; -v: INFO (what each step did); -vv: DEBUG."""
+    """No flag: the application's level (warnings); -v: INFO; -vv: DEBUG."""
     config = _config(tmp_path)
     logger = logging.getLogger("ecampus_idm")
-    for flags, level in (([], logging.WARNING), (["-v"], logging.INFO), (["-vv"], logging.DEBUG)):
+    for flags, level in (([], logging.NOTSET), (["-v"], logging.INFO), (["-vv"], logging.DEBUG)):
         result = CliRunner().invoke(main, [*flags, "status", "--config", str(config)])
         assert result.exit_code == 0, result.output
-        assert logger.getEffectiveLevel() == level
+        assert logger.level == level  # NOTSET: the root's (WARNING unless configured)
 
 
 @pytest.mark.parametrize(

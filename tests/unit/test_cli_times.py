@@ -48,7 +48,7 @@ def test_status_shows_local_times_and_json_keeps_the_offset(tmp_path: Path) -> N
     assert human.exit_code == 0, human.output
     assert "2026-12-05 15:02 CET" in human.output
     assert "14:02" not in human.output
-    data = json_data(runner.invoke(main, ["status", "--config", str(config), "--json"]).output)
+    data = json_data(runner.invoke(main, ["status", "--config", str(config), "--json"]).stdout)
     started = datetime.fromisoformat(data["runs"][0]["started_at"])
     assert started == WINTER
     assert started.utcoffset() is not None

@@ -76,7 +76,7 @@ def _issue(config: Path) -> str:
 
 def _invoke(*args: str) -> tuple[int, dict[str, object]]:
     result = CliRunner().invoke(main, [*args, "--json"])
-    return result.exit_code, json_data(result.output) if result.output.strip() else {}
+    return result.exit_code, json_data(result.stdout) if result.stdout.strip() else {}
 
 
 def test_keygen_prints_a_usable_key() -> None:
@@ -107,7 +107,7 @@ def test_send_without_a_transport_is_a_configuration_error(tmp_path: Path) -> No
     before = sorted(tmp_path.rglob("*"))
     result = CliRunner().invoke(main, ["mail", "send", "--config", str(config), "--json"])
     assert result.exit_code == EXIT_CONFIG
-    assert [p["key"] for p in json_error(result.output)["problems"]] == ["mail.transport"]
+    assert [p["key"] for p in json_error(result.stdout)["problems"]] == ["mail.transport"]
     assert sorted(tmp_path.rglob("*")) == before  # no maildir, no mail-out
     _, status = _invoke("mail", "status", "--config", str(config))
     assert status["counts"] == {"queued": 1}
@@ -136,7 +136,7 @@ def test_status_shows_a_person_without_secrets(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert PASSWORD not in result.output
     assert "jean@example.be" not in result.output
-    person = json_data(result.output)["person"]
+    person = json_data(result.stdout)["person"]
     assert [(m["purpose"], m["to"], m["status"]) for m in person["messages"]] == [
         ("welcome", "j***@example.be", "queued")
     ]
@@ -224,7 +224,7 @@ def test_send_refuses_to_overlap_a_running_send(tmp_path: Path) -> None:
         running = store.start_run("mail.send")
     result = CliRunner().invoke(main, ["mail", "send", "--config", str(config), "--json"])
     assert result.exit_code == 1
-    assert f"run {running.run_id}" in json_error(result.output)["message"]
+    assert f"run {running.run_id}" in json_error(result.stdout)["message"]
     assert len(mailbox.Maildir(tmp_path / "mail")) == 0
 
 
@@ -234,7 +234,7 @@ def test_send_refuses_while_a_flushing_run_is_in_progress(tmp_path: Path) -> Non
     _issue(config)  # leaves its "run" marked running, as a run in progress
     result = CliRunner().invoke(main, ["mail", "send", "--config", str(config), "--json"])
     assert result.exit_code == 1
-    assert "« run » (run " in json_error(result.output)["message"]
+    assert "« run » (run " in json_error(result.stdout)["message"]
     assert len(mailbox.Maildir(tmp_path / "mail")) == 0
 
 

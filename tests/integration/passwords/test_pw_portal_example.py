@@ -169,6 +169,6 @@ def test_passwords_process_send_is_the_worker_on_the_command_line(
         main, ["passwords", "process", "--send", "--config", str(config), "--json"]
     )
     assert result.exit_code == 0, result.output
-    document = json_data(result.output)
+    document = json_data(result.stdout)
     assert (document["ok"], document["mailed"], document["flush"]["sent"]) == (True, 1, 1)
     assert len(smtp_server.messages) == 1

@@ -98,7 +98,7 @@ def _reset_mail(config: Path, smtp: SmtpServer) -> ReceivedMessage:
     runner = CliRunner()
     processed = runner.invoke(main, ["passwords", "process", "--config", str(config), "--json"])
     assert processed.exit_code == 0, processed.output
-    assert json_data(processed.output)["mailed"] == 1
+    assert json_data(processed.stdout)["mailed"] == 1
     sent = runner.invoke(main, ["mail", "send", "--config", str(config), "--json"])
     assert sent.exit_code == 0, sent.output
     resets = [m for m in smtp.messages if "token=" in m.text()]

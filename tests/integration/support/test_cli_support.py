@@ -79,7 +79,7 @@ def test_diagnose_json(config: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    document = json_data(result.output)
+    document = json_data(result.stdout)
     assert document["conclusion"]["code"] == "encoding-unfinished"
     assert document["timeline"]
     assert not contains_national_number(result.output)
@@ -151,7 +151,7 @@ def test_listing_writes_a_private_pdf(config: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    document = json_data(result.output)
+    document = json_data(result.stdout)
     assert document["rows"] == 2
     assert target.read_bytes().startswith(b"%PDF-")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
@@ -175,7 +175,7 @@ def test_listing_out_of_scope_exits_1(config: Path) -> None:
         ],
     )
     assert result.exit_code == EXIT_ERROR
-    assert json_error(result.output)["type"] == "OperatorScopeError"
+    assert json_error(result.stdout)["type"] == "OperatorScopeError"
     assert not (config.parent / "mons.csv").exists()
 
 
@@ -183,6 +183,6 @@ def test_purge_json(config: Path) -> None:
     """`purge --json` reports what it deleted from the events and the wired custody."""
     result = CliRunner().invoke(main, ["purge", "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
-    document = json_data(result.output)
+    document = json_data(result.stdout)
     assert document["events"] == 0
     assert isinstance(document["custody"], int)  # the custody is wired (mail is on)
