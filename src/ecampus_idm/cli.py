@@ -217,6 +217,18 @@ _LOG_HANDLER = "ecampus-idm-cli"
 _LEVELS = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record (not at creation)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        del value  # always the current stderr
+
+
 def configure_logging(verbosity: int, log_format: str = "text") -> None:
     """Send the library's logs to stderr at the level ``-v``/``-q`` chose.
 
@@ -231,7 +243,7 @@ def configure_logging(verbosity: int, log_format: str = "text") -> None:
     for handler in list(logger.handlers):
         if handler.get_name() == _LOG_HANDLER:
             logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.set_name(_LOG_HANDLER)
     if log_format == "json":
         from pythonjsonlogger.json import JsonFormatter  # noqa: PLC0415 - only when asked
@@ -246,8 +258,12 @@ def configure_logging(verbosity: int, log_format: str = "text") -> None:
         )
     else:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = _LEVELS.get(verbosity, logging.DEBUG)
+    handler.setLevel(level)
     logger.addHandler(handler)
-    logger.setLevel(_LEVELS.get(verbosity, logging.DEBUG))
+    # Below WARNING the logger itself must let records through; otherwise it is left to
+    # the application (NOTSET: the root logger's level), e.g. pytest's caplog.
+    logger.setLevel(level if level < logging.WARNING else logging.NOTSET)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
