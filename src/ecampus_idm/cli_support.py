@@ -156,7 +156,10 @@ def diagnose_command(
             ).diagnose(lookup)
         out.done(
             {"ok": True, **diagnosis.to_dict(language)},
-            lambda console: console.print(diagnosis.render(language), highlight=False),
+            # Plain text: "[accordé]" is not rich markup, and a ticket wants whole lines.
+            lambda console: console.print(
+                diagnosis.render(language), highlight=False, markup=False, soft_wrap=True
+            ),
         )
 
 

@@ -55,11 +55,12 @@ log = logging.getLogger(__name__)
 _SMTP = email.policy.compat32.clone(linesep="\r\n")
 
 _PURPOSE_TEXT = {
-    "welcome": ("le courriel de bienvenue", "the welcome mail"),
-    "welcome-again": ("le renvoi des accès", "the credentials sent again"),
-    "reset-hint": ("l'explication « Mot de passe oublié »", "the 'forgot password' explanation"),
-    "reset": ("le lien de réinitialisation", "the reset link"),
-    "activation": ("le lien d'activation", "the activation link"),
+    # French after "l'envoi": the article contracted with "de" ("du courriel", not "de le").
+    "welcome": ("du courriel de bienvenue", "the welcome mail"),
+    "welcome-again": ("du renvoi des accès", "the credentials sent again"),
+    "reset-hint": ("de l'explication « Mot de passe oublié »", "the 'forgot password' explanation"),
+    "reset": ("du lien de réinitialisation", "the reset link"),
+    "activation": ("du lien d'activation", "the activation link"),
 }
 
 
@@ -329,16 +330,16 @@ def _scrub(error: str, message: OutboxMessage) -> str:
 def _event(
     message: OutboxMessage, kind: str, run_id: int | None, extra: dict[str, Any]
 ) -> NewEvent:
-    what_fr, what_en = _PURPOSE_TEXT.get(message.purpose.value, ("le courriel", "the mail"))
+    what_fr, what_en = _PURPOSE_TEXT.get(message.purpose.value, ("du courriel", "the mail"))
     to = message.to_masked
     texts = {
-        "mail.sent": (f"Envoi de {what_fr} à {to}.", f"Sent {what_en} to {to}."),
+        "mail.sent": (f"Envoi {what_fr} à {to}.", f"Sent {what_en} to {to}."),
         "mail.deferred": (
-            f"Envoi de {what_fr} à {to} reporté (échec temporaire), nouvel essai prévu.",
+            f"Envoi {what_fr} à {to} reporté (échec temporaire), nouvel essai prévu.",
             f"Sending {what_en} to {to} deferred (temporary failure); it will be retried.",
         ),
         "mail.failed": (
-            f"Échec définitif de l'envoi de {what_fr} à {to} : adresse à vérifier.",
+            f"Échec définitif de l'envoi {what_fr} à {to} : adresse à vérifier.",
             f"Sending {what_en} to {to} failed permanently: check the address.",
         ),
     }

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from ecampus_idm.clock import Clock
@@ -38,17 +38,27 @@ from ecampus_idm.directory.filters import eq
 from ecampus_idm.errors import ConfigError, EntryNotFoundError
 from ecampus_idm.identity.population import load_population
 from ecampus_idm.identity.pseudonym import Pseudonymiser
-from ecampus_idm.model import Account, EmailIssue, Person, Role, School
+from ecampus_idm.model import Account, EmailIssue, Person, Role, School, SourceKey
 from ecampus_idm.passwords.vocabulary import AccountVocabulary
 from ecampus_idm.policies.base import Decision, PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
 from ecampus_idm.runner import ReadOnlyLedger
 from ecampus_idm.store.base import AccountRecord, Event, Store
-from ecampus_idm.support._text import mask_addresses, mask_email, normalise_name, scrub
+from ecampus_idm.support._text import (
+    address_or_unknown,
+    contract_french,
+    fill_missing_address,
+    mask_addresses,
+    mask_email,
+    normalise_name,
+    scrub,
+)
 from ecampus_idm.support.base import CustodyReader, MailHistory
 from ecampus_idm.support.errors import AmbiguousPersonError, LookupInputError, UnknownSchoolError
 from ecampus_idm.support.rules import (
     DEFAULT_RULES,
+    MAIL_PURPOSE_TEXT,
+    MAIL_STATUS_TEXT,
     Conclusion,
     ConclusionCode,
     Facts,
@@ -87,7 +97,9 @@ class Lookup:
     Attributes:
         school: The school the person named (the code of a configured school).
         email: The personal e-mail address encoded at enrolment.
-        matricule: The person's number in a source system.
+        matricule: The person's number in a source system: the person whose record with
+            that number is in ``school`` (never another school's person with the same
+            number).
         username: The eCampus login.
         name: The person's names (any order), with ``birth_date``.
         birth_date: Required with ``name``.
@@ -159,10 +171,10 @@ class TimelineEntry:
     en: str
     data: Mapping[str, Any] = field(default_factory=dict)
 
-    def as_dict(self, lang: Language) -> dict[str, Any]:
-        """Return a JSON-ready form in ``lang``."""
+    def as_dict(self, lang: Language, zone: tzinfo | None = None) -> dict[str, Any]:
+        """Return a JSON-ready form in ``lang`` (``at``: ISO 8601, offset of ``zone``)."""
         return {
-            "at": self.at.isoformat() if self.at else None,
+            "at": _iso(self.at, zone) if self.at else None,
             "kind": self.kind,
             "text": self.fr if lang == "fr" else self.en,
             "data": dict(self.data),
@@ -179,7 +191,8 @@ class Diagnosis:
     Attributes:
         lookup: The question (its e-mail masked in every output).
         school: The school asked about.
-        at: When the diagnosis was made.
+        at: When the diagnosis was made, in the institution's zone (the zone of every
+            time the report shows).
         person_id: The person's internal id, if found.
         display_name: The person's names, if found.
         username: The eCampus login, if any.
@@ -215,7 +228,7 @@ class Diagnosis:
                 "text": self.conclusion.text(lang),
                 "data": dict(self.conclusion.data),
             },
-            "timeline": [t.as_dict(lang) for t in self.timeline],
+            "timeline": [t.as_dict(lang, self.at.tzinfo) for t in self.timeline],
         }
         scrubbed: dict[str, Any] = _scrub_document(document)
         return scrubbed
@@ -225,25 +238,43 @@ class Diagnosis:
         return json.dumps(self.to_dict(lang), ensure_ascii=False, indent=2, default=str)
 
     def render(self, lang: Language = "fr") -> str:
-        """Return a plain-text report in ``lang`` (support tickets, the CLI)."""
+        """Return a plain-text report in ``lang`` (support tickets, the CLI).
+
+        Every time is the institution's local time with its zone (``2026-09-10 02:00
+        CEST``), the zone of :attr:`at`.
+        """
         fr = lang == "fr"
+        made = _local_text(self.at, self.at.tzinfo)
         lines = [
             f"{'Diagnostic' if fr else 'Diagnosis'} — {self.school.name} ({self.school.code})",
-            f"{'Personne' if fr else 'Person'}: {self.display_name or '-'}"
-            f" · {'identifiant' if fr else 'username'}: {self.username or '-'}"
-            f" · {'statut' if fr else 'status'}: {self.status or '-'}",
+            f"Établi le {made}" if fr else f"Made on {made}",
+            f"Personne : {self.display_name or '-'} · identifiant : {self.username or '-'}"
+            f" · statut : {self.status or '-'}"
+            if fr
+            else f"Person: {self.display_name or '-'} · username: {self.username or '-'}"
+            f" · status: {self.status or '-'}",
             "",
             "Chronologie :" if fr else "Timeline:",
         ]
         for item in self.timeline:
             when = (
-                item.at.astimezone(self.at.tzinfo).strftime("%Y-%m-%d %H:%M")
+                _local_text(item.at, self.at.tzinfo)
                 if item.at
                 else ("aujourd'hui" if fr else "today")
             )
             lines.append(f"  {when}  {item.fr if fr else item.en}")
         lines += ["", ("Conclusion : " if fr else "Conclusion: ") + self.conclusion.text(lang)]
         return "\n".join(scrub(line) for line in lines)
+
+
+def _iso(instant: datetime, zone: tzinfo | None) -> str:
+    """ISO 8601 with the offset of ``zone`` (the institution's) at that instant."""
+    return instant.astimezone(zone).isoformat()
+
+
+def _local_text(instant: datetime, zone: tzinfo | None) -> str:
+    """``2026-09-10 02:00 CEST``: as :func:`ecampus_idm.clock.local_text` writes it."""
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _scrub_document(node: Any) -> Any:
@@ -257,6 +288,30 @@ def _scrub_document(node: Any) -> Any:
 
 
 # -- the work -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Who a lookup found: the person (if in today's sources) and their id.
+
+    ``other_school``: the matricule is only other schools' people's (not shown);
+    ``hidden_keys``: their source keys, whose rejected rows are not shown either.
+    """
+
+    person: Person | None
+    person_id: str | None
+    other_school: bool = False
+    hidden_keys: frozenset[SourceKey] = frozenset()
+
+
+def _schools_of(person: Person, keys: frozenset[SourceKey] | None = None) -> set[str]:
+    """The schools (case-folded codes) of the person's enrolments and attributions.
+
+    Only those read through ``keys`` when given.
+    """
+    places = [(e.school, e.source) for e in person.enrolments]
+    places += [(a.school, a.source) for a in person.attributions]
+    return {school.casefold() for school, source in places if keys is None or source in keys}
 
 
 class Diagnostician:
@@ -342,15 +397,14 @@ class Diagnostician:
 
     # -- finding the person ---------------------------------------------------------------
 
-    def _find(self, lookup: Lookup, school: School) -> tuple[Person | None, str | None]:
+    def _find(self, lookup: Lookup, school: School) -> _Found:
+        if lookup.matricule is not None:
+            return self._find_by_matricule(lookup.matricule.strip(), school)
         matches: list[Person] = []
         person_id: str | None = None
         if lookup.email is not None:
             wanted = lookup.email.strip().casefold()
             matches = [p for p in self.people if (p.personal_email or "").casefold() == wanted]
-        elif lookup.matricule is not None:
-            wanted = lookup.matricule.strip()
-            matches = [p for p in self.people if any(k.matricule == wanted for k in p.source_keys)]
         elif lookup.username is not None:
             record = self.store.username_record(lookup.username.strip().lower())
             if record is not None:
@@ -365,29 +419,64 @@ class Diagnostician:
                 and normalise_name(f"{p.given_name} {p.family_name}") == wanted
             ]
         if len(matches) > 1:
-            code = school.code.casefold()
-            here = [
-                p
-                for p in matches
-                if any(e.school.casefold() == code for e in p.enrolments)
-                or any(a.school.casefold() == code for a in p.attributions)
-            ]
+            here = [p for p in matches if school.code.casefold() in _schools_of(p)]
             if len(here) != 1:
                 raise AmbiguousPersonError(len(here) or len(matches))
             matches = here
         if matches:
-            return matches[0], matches[0].person_id
-        return None, person_id
+            return _Found(matches[0], matches[0].person_id)
+        return _Found(None, person_id)
 
-    def _row_issues(self, lookup: Lookup, person: Person | None) -> list[RowIssue]:
-        keys = {(k.source, k.matricule) for k in person.source_keys} if person else set()
-        if lookup.matricule is not None:
-            return [
-                i
-                for i in self.issues
-                if i.matricule == lookup.matricule.strip() or (i.source, i.matricule) in keys
-            ]
-        return [i for i in self.issues if (i.source, i.matricule) in keys]
+    def _find_by_matricule(self, matricule: str, school: School) -> _Found:
+        """The person of ``school`` with that number in one of their sources.
+
+        A matricule is a number in one source system, and two schools' systems may give
+        the same one to two people. So the person is the one whose record with that
+        number places them in the asked school; else one who is in that school through
+        another record; else one whose record places them in no school at all (staff
+        without attribution). A person whose record with that number is another school's
+        is never shown: the diagnosis says the number is another school's.
+        """
+        code = school.code.casefold()
+        candidates = [
+            (p, frozenset(k for k in p.source_keys if k.matricule == matricule))
+            for p in self.people
+        ]
+        candidates = [(p, keys) for p, keys in candidates if keys]
+        tiers: tuple[list[Person], list[Person], list[Person]] = ([], [], [])
+        others: list[Person] = []
+        for person, keys in candidates:
+            through_number = _schools_of(person, keys)
+            if code in through_number:
+                tiers[0].append(person)
+            elif code in _schools_of(person):
+                tiers[1].append(person)
+            elif not through_number:
+                tiers[2].append(person)
+            else:
+                others.append(person)
+        for tier in tiers:
+            if len(tier) > 1:
+                raise AmbiguousPersonError(len(tier))
+            if tier:
+                return _Found(tier[0], tier[0].person_id)
+        others_keys = frozenset(k for p in others for k in p.source_keys)
+        return _Found(None, None, other_school=bool(others), hidden_keys=others_keys)
+
+    def _row_issues(
+        self, lookup: Lookup, person: Person | None, hidden: frozenset[SourceKey]
+    ) -> list[RowIssue]:
+        """The rows set aside that are the person's (never another school's person's)."""
+        if person is not None:
+            keys = {(k.source, k.matricule) for k in person.source_keys}
+            return [i for i in self.issues if (i.source, i.matricule) in keys]
+        if lookup.matricule is None:
+            return []
+        wanted = lookup.matricule.strip()
+        skip = {(k.source, k.matricule) for k in hidden}
+        return [
+            i for i in self.issues if i.matricule == wanted and (i.source, i.matricule) not in skip
+        ]
 
     # -- gathering ------------------------------------------------------------------------
 
@@ -395,10 +484,20 @@ class Diagnostician:
         now = self.clock.now()
         zone = self.settings.institution.zone
         next_run = self.support.next_run(now, zone)
-        person, person_id = self._find(lookup, school)
-        issues = tuple(self._row_issues(lookup, person))
+        found = self._find(lookup, school)
+        person, person_id = found.person, found.person_id
+        issues = tuple(self._row_issues(lookup, person, found.hidden_keys))
         if person_id is None:
-            return Facts(school, now, next_run, None, None, issues, self.refused)
+            return Facts(
+                school,
+                now,
+                next_run,
+                None,
+                None,
+                issues,
+                self.refused,
+                other_school=found.other_school,
+            )
         account = self.store.get_account(person_id)
         live = self.store.username_of(person_id)
         verdict = self._verdict(person, person_id, account)
@@ -407,6 +506,7 @@ class Diagnostician:
         if entry is not None:
             username = self.vocabulary.username_of(entry) or username
         events = tuple(self.store.events_for_person(person_id))
+        mails, from_outbox = self._mails(person_id, events)
         return Facts(
             school=school,
             now=now,
@@ -421,7 +521,8 @@ class Diagnostician:
             entry=entry,
             groups=groups,
             events=events,
-            mails=tuple(self._mails(person_id, events)),
+            mails=tuple(mails),
+            mails_from_outbox=from_outbox,
         )
 
     def _verdict(
@@ -481,7 +582,8 @@ class Diagnostician:
             return None, ()
         return entry, groups
 
-    def _mails(self, person_id: str, events: Sequence[Event]) -> list[MailState]:
+    def _mails(self, person_id: str, events: Sequence[Event]) -> tuple[list[MailState], bool]:
+        """The person's mails, and whether they are the outbox's (else the events')."""
         if self.mail is not None:
             messages = self.mail.messages_for(person_id)
             if messages:
@@ -495,7 +597,7 @@ class Diagnostician:
                         last_error=mask_addresses(m.last_error) if m.last_error else None,
                     )
                     for m in messages
-                ]
+                ], True
         # Until the outbox is wired: the store's mail.* events tell the same story.
         states: list[MailState] = []
         by_id: dict[str, int] = {}
@@ -526,7 +628,7 @@ class Diagnostician:
                 if message_id:
                     by_id[message_id] = len(states)
                 states.append(state)
-        return states
+        return states, False
 
     # -- telling --------------------------------------------------------------------------
 
@@ -544,12 +646,14 @@ class Diagnostician:
                     {"source": refusal.source, "reason": refusal.reason},
                 )
             )
+        zone = self.settings.institution.zone
         if person is not None:
             for key in sorted(person.source_keys, key=str):
                 facts_of = self.store.last_accepted(key.source)
                 accepted = facts_of.accepted_at if facts_of is not None else None
-                dated_fr = f" (export accepté le {accepted:%Y-%m-%d %H:%M})" if accepted else ""
-                dated_en = f" (export accepted {accepted:%Y-%m-%d %H:%M})" if accepted else ""
+                when = _local_text(accepted, zone) if accepted else ""
+                dated_fr = f" (export accepté le {when})" if accepted else ""
+                dated_en = f" (export accepted {when})" if accepted else ""
                 today.append(
                     TimelineEntry(
                         None,
@@ -557,7 +661,11 @@ class Diagnostician:
                         f"Présent dans la source {key.source}, matricule {key.matricule}"
                         f"{dated_fr}.",
                         f"Present in source {key.source}, matricule {key.matricule}{dated_en}.",
-                        {"source": key.source, "matricule": key.matricule},
+                        {
+                            "source": key.source,
+                            "matricule": key.matricule,
+                            "accepted_at": _iso(accepted, zone) if accepted else None,
+                        },
                     )
                 )
             today.append(_person_line(person))
@@ -585,26 +693,22 @@ class Diagnostician:
                     )
                 )
         for event in facts.events:
+            # Texts recorded by the other parts (and by older versions): masked, their
+            # articles contracted, an empty recipient read as an unknown address.
+            reason_fr = contract_french(fill_missing_address(event.reason_fr, "fr"))
+            reason_en = fill_missing_address(event.reason_en, "en")
             dated.append(
                 TimelineEntry(
                     event.at,
                     event.kind,
-                    f"{event.kind} : {mask_addresses(event.reason_fr)}",
-                    f"{event.kind}: {mask_addresses(event.reason_en)}",
+                    f"{event.kind} : {mask_addresses(reason_fr)}",
+                    f"{event.kind}: {mask_addresses(reason_en)}",
                     _masked_data(event.data),
                 )
             )
-        if self.mail is not None and facts.person_id is not None:
-            for mail in facts.mails:
-                dated.append(
-                    TimelineEntry(
-                        mail.at,
-                        f"outbox.{mail.status}",
-                        f"E-mail {mail.purpose} à {mail.to_masked} : {mail.status}.",
-                        f"Mail {mail.purpose} to {mail.to_masked}: {mail.status}.",
-                        {"purpose": mail.purpose, "status": mail.status, "to": mail.to_masked},
-                    )
-                )
+        if facts.mails_from_outbox:
+            # Mails read from the events are on the timeline already (their events).
+            dated.extend(_outbox_line(mail, zone) for mail in facts.mails)
         if facts.person_id is not None:
             today.append(_directory_line(facts, self.vocabulary))
             custody = self.custody.status(facts.person_id) if self.custody else None
@@ -668,6 +772,33 @@ def _masked_data(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _outbox_line(mail: MailState, zone: tzinfo) -> TimelineEntry:
+    """One message of the outbox: what, to whom (or "adresse inconnue"), where it stands."""
+    what_fr, what_en = MAIL_PURPOSE_TEXT.get(
+        mail.purpose, (f"Courriel ({mail.purpose})", f"Mail ({mail.purpose})")
+    )
+    status_fr, status_en = MAIL_STATUS_TEXT.get(mail.status, (mail.status, mail.status))
+    retry_fr = retry_en = ""
+    if mail.next_attempt_at is not None and mail.status in ("queued", "deferred"):
+        retry = _local_text(mail.next_attempt_at, zone)
+        retry_fr, retry_en = f", nouvel essai le {retry}", f", next attempt {retry}"
+    error = f" ({mail.last_error})" if mail.last_error else ""
+    to_fr = address_or_unknown(mail.to_masked, "fr")
+    to_en = address_or_unknown(mail.to_masked, "en")
+    return TimelineEntry(
+        mail.at,
+        f"outbox.{mail.status}",
+        f"{what_fr} à {to_fr} : {status_fr}{retry_fr}{error}.",
+        f"{what_en} to {to_en}: {status_en}{retry_en}{error}.",
+        {
+            "purpose": mail.purpose,
+            "status": mail.status,
+            "to": mail.to_masked or None,
+            "next_attempt_at": _iso(mail.next_attempt_at, zone) if mail.next_attempt_at else None,
+        },
+    )
+
+
 def _person_line(person: Person) -> TimelineEntry:
     email = mask_email(person.personal_email) if person.personal_email else None
     roles = ", ".join(sorted(r.value for r in person.roles)) or "-"
@@ -681,8 +812,8 @@ def _person_line(person: Person) -> TimelineEntry:
     return TimelineEntry(
         None,
         "source.person",
-        f"Personne : {person.display_name}, rôles {roles}; adresse personnelle "
-        f"{fr_email}; {', '.join(places) or 'aucune inscription/attribution'}.",
+        f"Personne : {person.display_name}, rôles {roles} ; adresse personnelle "
+        f"{fr_email} ; {', '.join(places) or 'aucune inscription/attribution'}.",
         f"Person: {person.display_name}, roles {roles}; personal address "
         f"{en_email}; {', '.join(places) or 'no enrolment/attribution'}.",
         {
@@ -706,15 +837,19 @@ def _directory_line(facts: Facts, vocabulary: AccountVocabulary) -> TimelineEntr
     status = vocabulary.status_of(entry) or "-"
     username = vocabulary.username_of(entry) or "-"
     groups = ", ".join(facts.groups) or "-"
+    mail = entry.first("mail")
     return TimelineEntry(
         None,
         "directory.entry",
-        f"Compte {username} dans l'annuaire ({status}), adresse "
-        f"{entry.first('mail') or '-'} ; groupes : {groups}.",
-        f"Account {username} in the directory ({status}), address "
-        f"{entry.first('mail') or '-'}; groups: {groups}.",
+        f"Compte {username} dans l'annuaire ({status}), {_address_fr(mail)} ; groupes : {groups}.",
+        f"Account {username} in the directory ({status}), "
+        f"{f'address {mail}' if mail else 'no address'}; groups: {groups}.",
         {"dn": entry.dn, "status": status, "groups": list(facts.groups)},
     )
+
+
+def _address_fr(mail: str | None) -> str:
+    return f"adresse {mail}" if mail else "adresse inconnue"
 
 
 def _entry_name(facts: Facts) -> str | None:

@@ -28,6 +28,8 @@ from ecampus_idm.support.settings import Language
 
 __all__ = [
     "DEFAULT_RULES",
+    "MAIL_PURPOSE_TEXT",
+    "MAIL_STATUS_TEXT",
     "Conclusion",
     "ConclusionCode",
     "Facts",
@@ -43,6 +45,28 @@ _WELCOME = frozenset({"welcome", "welcome-again", "activation", "reset-hint"})
 _NO_ADDRESS = "no_address"
 _INVALID = "invalid_address"
 _ENCODED_FR = "l'adresse encodée"
+
+MAIL_PURPOSE_TEXT = {
+    "welcome": ("Courriel de bienvenue", "Welcome mail"),
+    "welcome-again": ("Renvoi des accès", "Credentials sent again"),
+    "reset-hint": ("Explication « Mot de passe oublié »", "'Forgot password' explanation"),
+    "reset": ("Lien de réinitialisation", "Reset link"),
+    "activation": ("Lien d'activation", "Activation link"),
+}
+"""How the timeline names a mail of each purpose (French, English)."""
+
+MAIL_STATUS_TEXT = {
+    "queued": ("en file d'attente", "queued"),
+    "sent": ("remis au serveur du destinataire", "delivered to the receiving server"),
+    "deferred": ("reporté (échec temporaire)", "deferred (temporary failure)"),
+    "failed": ("échec définitif", "failed permanently"),
+    "bounced": ("revenu en erreur", "bounced"),
+}
+"""How the timeline and the conclusions say where a mail stands (French, English)."""
+
+
+def _status(status: str) -> tuple[str, str]:
+    return MAIL_STATUS_TEXT.get(status, (status, status))
 
 
 def safe_address(value: object) -> str:
@@ -161,6 +185,10 @@ class Facts:
         groups: The groups the entry belongs to now.
         events: The store's timeline of the person, oldest first.
         mails: The person's mails, oldest first.
+        mails_from_outbox: Whether ``mails`` are the outbox's messages (else they were
+            read from the store's ``mail.*`` events, already on the timeline).
+        other_school: Whether the matricule asked for belongs only to people of other
+            schools (they are not shown: :func:`not_found` says so).
     """
 
     school: School
@@ -177,6 +205,8 @@ class Facts:
     groups: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()
     mails: tuple[MailState, ...] = ()
+    mails_from_outbox: bool = False
+    other_school: bool = False
 
     @property
     def is_student_here(self) -> bool:
@@ -220,10 +250,16 @@ Rule = Callable[[Facts], Conclusion | None]
 
 
 def _when(instant: datetime, facts: Facts) -> tuple[str, str]:
+    """The day and hour in the institution's zone, named: "le 11 septembre 2026 à 02:00 CEST"."""
     local = instant.astimezone(facts.next_run.tzinfo)
-    hour = local.strftime("%H:%M")
+    hour = local.strftime("%H:%M %Z")
     day = local.date()
     return f"le {fr_date(day)} à {hour}", f"on {en_date(day)} at {hour}"
+
+
+def _iso(instant: datetime, facts: Facts) -> str:
+    """ISO 8601 with the institution's offset (``next_run`` is in its zone)."""
+    return instant.astimezone(facts.next_run.tzinfo).isoformat()
 
 
 def not_found(facts: Facts) -> Conclusion | None:
@@ -231,6 +267,22 @@ def not_found(facts: Facts) -> Conclusion | None:
     if facts.person_id is not None or facts.issues:
         return None
     office_fr, office_en = facts.office
+    if facts.other_school:
+        name = f"{facts.school.name} ({facts.school.code})"
+        return Conclusion(
+            ConclusionCode.NOT_FOUND,
+            FaqStep.ACCOUNT_CREATION,
+            f"Aucune personne de {name} n'a ce matricule : il est celui d'une personne d'une "
+            "autre école (qui n'est pas affichée). Vérifier l'école choisie par la personne, ou "
+            "chercher par nom d'utilisateur, adresse e-mail personnelle ou nom et date de "
+            f"naissance ; si elle est bien inscrite à {facts.school.name}, {office_fr} doit "
+            "vérifier l'encodage.",
+            f"Nobody has this matricule at {name}: it is the number of a person of another "
+            "school (not shown). Check the school the person chose, or search by username, "
+            "personal e-mail address or name and birth date; if they are enrolled at "
+            f"{facts.school.name}, {office_en} must check the record.",
+            {"school": facts.school.code, "other_school": "yes"},
+        )
     return Conclusion(
         ConclusionCode.NOT_FOUND,
         FaqStep.ACCOUNT_CREATION,
@@ -499,7 +551,7 @@ def account_next_run(facts: Facts) -> Conclusion | None:
         f"prochaine exécution nocturne, {fr_when}, et les accès envoyés ensuite.",
         f"The person is entitled to an account that does not exist yet: it will be created "
         f"by the next nightly run, {en_when}, and the credentials sent afterwards.",
-        {"next_run": facts.next_run.isoformat()},
+        {"next_run": _iso(facts.next_run, facts)},
     )
 
 
@@ -516,7 +568,7 @@ def email_invalid(facts: Facts) -> Conclusion | None:
         return None
     office_fr, office_en = facts.office
     fr_when, en_when = _when(facts.next_run, facts)
-    data = {"next_run": facts.next_run.isoformat()}
+    data = {"next_run": _iso(facts.next_run, facts)}
     if person.personal_email:
         # Corrected in today's export, not yet seen by a run: tonight's run sends it.
         return Conclusion(
@@ -587,7 +639,7 @@ def password_changed(facts: Facts) -> Conclusion | None:
         "En cas d'oubli, utiliser « Mot de passe oublié » sur la page d'accueil de l'eCampus.",
         f"The account works: the user chose the password on {en_day}. If it is forgotten, "
         'use "Mot de passe oublié" (forgot password) on the eCampus home page.',
-        {"changed_at": changed.at.isoformat()},
+        {"changed_at": _iso(changed.at, facts)},
     )
 
 
@@ -614,7 +666,11 @@ def mail_leaves_tonight(facts: Facts) -> Conclusion | None:
         f"{en_date(changed.at.astimezone(facts.next_run.tzinfo).date())}"
         f"{f' ({to})' if to else ''}: the credentials will be sent to the new address "
         f"{en_when} (the night after the correction). Then check the spam folder.",
-        {"next_run": facts.next_run.isoformat(), "leaves_at": leaves.isoformat(), "to": to},
+        {
+            "next_run": _iso(facts.next_run, facts),
+            "leaves_at": _iso(leaves, facts),
+            "to": to,
+        },
     )
 
 
@@ -626,16 +682,17 @@ def mail_bounced(facts: Facts) -> Conclusion | None:
     last = mails[-1]
     office_fr, office_en = facts.office
     fr_when, en_when = _when(facts.next_run, facts)
+    status_fr, status_en = _status(last.status)
     return Conclusion(
         ConclusionCode.MAIL_BOUNCED,
         FaqStep.CHECK_EMAIL_ENCODING,
         f"L'e-mail de bienvenue envoyé à {last.to_masked or _ENCODED_FR} a été "
-        f"refusé par le serveur du destinataire ({last.last_error or last.status}). "
+        f"refusé par le serveur du destinataire ({last.last_error or status_fr}). "
         f"{cap(office_fr)} doit corriger l'adresse e-mail personnelle ; les accès partent la nuit "
         f"suivant la correction (prochaine exécution {fr_when}). En attendant, le "
         "secrétariat peut donner les accès de son listing.",
         f"The welcome mail sent to {last.to_masked or 'the encoded address'} was refused by "
-        f"the receiving server ({last.last_error or last.status}). {cap(office_en)} must correct "
+        f"the receiving server ({last.last_error or status_en}). {cap(office_en)} must correct "
         "the personal e-mail address; the credentials leave the night after the correction "
         f"(next run {en_when}). Meanwhile the secretariat can hand them out from its listing.",
         {"to": last.to_masked, "status": last.status},
@@ -650,14 +707,15 @@ def mail_pending(facts: Facts) -> Conclusion | None:
     last = mails[-1]
     retry = last.next_attempt_at or facts.next_run
     fr_when, en_when = _when(retry, facts)
+    status_fr, status_en = _status(last.status)
     return Conclusion(
         ConclusionCode.MAIL_PENDING,
         FaqStep.CHECK_SPAM,
         f"L'e-mail de bienvenue à {last.to_masked or _ENCODED_FR} est en attente "
-        f"d'envoi ({last.status}) : nouvel essai {fr_when}. Vérifier ensuite le dossier SPAM.",
+        f"d'envoi ({status_fr}) : nouvel essai {fr_when}. Vérifier ensuite le dossier SPAM.",
         f"The welcome mail to {last.to_masked or 'the encoded address'} is waiting to be "
-        f"sent ({last.status}): next attempt {en_when}. Then check the spam folder.",
-        {"to": last.to_masked, "next_attempt_at": retry.isoformat()},
+        f"sent ({status_en}): next attempt {en_when}. Then check the spam folder.",
+        {"to": last.to_masked, "next_attempt_at": _iso(retry, facts)},
     )
 
 

@@ -130,6 +130,15 @@ SEC_ROWS = [
     ),
 ]
 
+TWIN_PUPIL = _student(
+    "HE0004",
+    ("Simon", "Zoé"),
+    (date(2012, 1, 20), 109),
+    "zoe.simon@gmail.com",
+    ("AR-ATH", "1C"),
+)
+"""Zoé: a pupil at Ath whose number in her secretariat is Farid's at Tournai (HE0004)."""
+
 STAFF_ROWS = [
     # Emma: teacher with an attribution at Mons only.
     ";".join(
@@ -197,6 +206,11 @@ class School:
             return list(
                 read_sources(self.settings, connectors, store=self.store, clock=self.clock).people
             )
+
+    def add_rows(self, export: str, *rows: str) -> None:
+        """Append ``rows`` to one export file (``secretariat-sec.csv``...)."""
+        path = self.folder / export
+        path.write_text(path.read_text("utf-8-sig") + "".join(f"{r}\n" for r in rows), "utf-8-sig")
 
     def person_id(self, matricule: str) -> str:
         """The person id of the person with this matricule."""
@@ -285,3 +299,37 @@ def school_group(
         yield School(tmp_path, settings, clock, store, ldap_directory)
     finally:
         store.close()
+
+
+def write_config(school: School, ldap_server: SlapdServer) -> Path:
+    """The school group's configuration file (the secrets go in the environment)."""
+    folder = school.folder
+    lines = [
+        "[directory]",
+        f'url = "{ldap_server.url}"',
+        f'bind_dn = "{ldap_server.admin_dn}"',
+        f'base_dn = "{ldap_server.base_dn}"',
+        f'ca_file = "{ldap_server.ca_file}"',
+        "[store]",
+        f'url = "sqlite:///{folder / "state.sqlite3"}"',
+        "[institution]",
+        'mail_domain = "ecampus.test"',
+    ]
+    for each in SCHOOLS:
+        lines += ["[[schools]]", *(f'{k} = "{v}"' for k, v in each.items())]
+    lines += ["[sources]"]
+    for name, profile in (
+        ("personnel", "personnel"),
+        ("secretariat-he", "secretariat"),
+        ("secretariat-sec", "secretariat"),
+    ):
+        lines += [
+            "[[sources.connectors]]",
+            f'name = "{name}"',
+            'type = "csv"',
+            f'path = "{name}.csv"',
+            f'profile = "{profile}"',
+        ]
+    path = folder / "ecampus-idm.toml"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return path

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import SecretStr
-from support_world import School, niss
+from support_world import TWIN_PUPIL, School, niss
 
 from ecampus_idm.clock import FixedClock
 from ecampus_idm.identity.niss import contains_national_number
@@ -215,3 +215,47 @@ def test_canary_no_password_token_or_national_number(school_group: School) -> No
     text = school_group.diagnose(lookups[0]).to_json()
     assert "farid.benali@skynet.be" not in text
     assert "f***@skynet.be" in text
+
+
+def test_matricule_finds_the_person_of_the_asked_school_only(school_group: School) -> None:
+    """HE0004 is Farid at Tournai and Zoé at Ath: each school gets its own person, and a
+    school where nobody has that number gets "not found", with nobody shown (was: "2 people
+    match"; a single person of another school was shown)."""
+    school_group.add_rows("secretariat-sec.csv", TWIN_PUPIL)
+    school_group.run()
+    at_ath = school_group.diagnose(Lookup(school="AR-ATH", matricule="HE0004"))
+    assert at_ath.display_name == "Zoé Simon"
+    assert "Farid" not in at_ath.render() + at_ath.to_json()
+    at_tournai = school_group.diagnose(Lookup(school="HEC-TOURNAI", matricule="HE0004"))
+    assert at_tournai.display_name == "Farid Benali"
+    assert "Zoé" not in at_tournai.render() + at_tournai.to_json()
+    for lookup in (
+        Lookup(school="HEC-MONS", matricule="HE0004"),
+        Lookup(school="HEC-MONS", matricule="SEC002"),  # Inès, of Ath only
+    ):
+        nobody = school_group.diagnose(lookup)
+        assert nobody.conclusion.code is ConclusionCode.NOT_FOUND
+        assert nobody.person_id is None
+        shown = nobody.render() + nobody.render("en") + nobody.to_json() + repr(nobody)
+        assert not any(name in shown for name in ("Farid", "Zoé", "Inès", "AR-ATH", "TOURNAI"))
+
+
+def test_times_are_brussels_time_with_the_zone(school_group: School) -> None:
+    """The run of 10 September 02:00 CEST (00:00 UTC): the export's acceptance, the events
+    and the next run read 02:00 CEST; the JSON's instants carry +02:00 (was: 00:00, UTC)."""
+    school_group.run()
+    diagnosis = school_group.diagnose(Lookup(school="HEC-TOURNAI", matricule="HE0004"))
+    text = diagnosis.render()
+    assert "export accepté le 2026-09-10 02:00 CEST" in text
+    assert "2026-09-10 02:00 CEST  account.created" in text
+    assert " 00:00" not in text
+    assert "le 11 septembre 2026 à 02:00 CEST" in diagnosis.conclusion.fr
+    document = diagnosis.to_dict("en")
+    assert "export accepted 2026-09-10 02:00 CEST" in diagnosis.render("en")
+    instants = [document["at"]] + [t["at"] for t in document["timeline"] if t["at"]]
+    accepted = [
+        t["data"]["accepted_at"] for t in document["timeline"] if t["kind"] == "source.record"
+    ]
+    assert accepted == ["2026-09-10T02:00:00+02:00"]
+    for instant in instants + accepted:
+        assert datetime.fromisoformat(instant).utcoffset() == timedelta(hours=2), instant

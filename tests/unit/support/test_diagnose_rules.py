@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from ecampus_idm.clock import FixedClock
+from ecampus_idm.clock import BRUSSELS, FixedClock
 from ecampus_idm.config import Settings
 from ecampus_idm.connectors.quarantine import IssueCode, RowIssue
 from ecampus_idm.directory.memory import MemoryDirectory
@@ -288,7 +288,8 @@ def test_deferred_mail_says_when_it_is_retried() -> None:
     )  # fmt: skip
     diagnosis = world.diagnose(Lookup(school="HEC-MONS", username="marie.dupont"), mail=world.mail)
     assert diagnosis.conclusion.code is ConclusionCode.MAIL_PENDING
-    assert diagnosis.conclusion.data["next_attempt_at"] == retry.isoformat()
+    # The same instant, written with Brussels' offset (issue 15, item 3).
+    assert diagnosis.conclusion.data["next_attempt_at"] == retry.astimezone(BRUSSELS).isoformat()
 
 
 def test_suppressed_reset_points_to_the_encoded_address() -> None:
@@ -383,7 +384,7 @@ def test_corrected_address_leaves_at_the_retry_when_sooner() -> None:
     )  # fmt: skip
     diagnosis = world.diagnose(Lookup(school="HEC-MONS", username="marie.dupont"))
     assert diagnosis.conclusion.code is ConclusionCode.MAIL_LEAVES_TONIGHT
-    assert diagnosis.conclusion.data["leaves_at"] == retry.isoformat()
+    assert diagnosis.conclusion.data["leaves_at"] == retry.astimezone(BRUSSELS).isoformat()
 
 
 def test_welcome_mail_failed_for_want_of_address() -> None:
