@@ -58,7 +58,7 @@ MAIL_PURPOSE_TEXT = {
 MAIL_STATUS_TEXT = {
     "queued": ("en file d'attente", "queued"),
     "sent": ("remis au serveur du destinataire", "delivered to the receiving server"),
-    "deferred": ("reporté (échec temporaire)", "deferred (temporary failure)"),
+    "deferred": ("reporté après un échec temporaire", "deferred after a temporary failure"),
     "failed": ("échec définitif", "failed permanently"),
     "bounced": ("revenu en erreur", "bounced"),
 }

@@ -204,6 +204,7 @@ def test_text_times_are_brussels_time_with_the_zone() -> None:
     diagnosis = world.diagnose(Lookup(school="HEC-MONS", username="marie.dupont"), mail=world.mail)
     assert diagnosis.conclusion.code is ConclusionCode.MAIL_PENDING
     assert "le 5 décembre 2026 à 15:32 CET" in diagnosis.conclusion.fr
+    assert "en attente d'envoi (reporté après un échec temporaire) :" in diagnosis.conclusion.fr
     assert "on 5 December 2026 at 15:32 CET" in diagnosis.conclusion.en
     for lang in ("fr", "en"):
         text = diagnosis.render(lang)  # type: ignore[arg-type]
