@@ -63,6 +63,7 @@ from ecampus_idm.files import write_private
 
 if TYPE_CHECKING:
     from ecampus_idm.runner import NightlyRun, RunReport
+    from ecampus_idm.sync.review import EntryDiff
 
 __all__ = [
     "CONFIG_HELP",
@@ -431,11 +432,42 @@ def run_command(config_path: Path | None, approve: str | None, as_json: bool) ->
 
 @main.command("apply")
 @_config_option
-@click.option("--approve", metavar="HASH", required=True, help="The hash of the reviewed plan.")
+@click.option("--approve", metavar="HASH", help="The hash of the reviewed plan.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The reviewed plan, as plan --out saved it: applied only if still exactly valid.",
+)
 @_json_option
-def apply_command(config_path: Path | None, approve: str, as_json: bool) -> None:
-    """Apply the reviewed plan: recomputed, and applied only if its hash is still HASH."""
-    out, report = _configured_run(config_path, as_json, lambda job: job.run(approve=approve))
+def apply_command(
+    config_path: Path | None, approve: str | None, plan_file: Path | None, as_json: bool
+) -> None:
+    """Apply the reviewed plan: recomputed, and applied only if its hash is still HASH.
+
+    With --plan FILE the hash is the saved plan's (checked against its content); today's
+    plan must be that one, preconditions included, or nothing is written (exit 5).
+    """
+    context = click.get_current_context()
+    if plan_file is None:
+        if approve is None:
+            raise click.UsageError("give --plan FILE (from plan --out) or --approve HASH", context)
+        out, report = _configured_run(config_path, as_json, lambda job: job.run(approve=approve))
+        _finish_run(out, report)
+        return
+    from ecampus_idm.sync.review import load_plan  # noqa: PLC0415 - the sync engine, lazily
+
+    with _handled(_Output(as_json)):
+        reviewed = load_plan(plan_file)  # before anything is read: a bad file changes nothing
+    if approve is not None and approve != reviewed.hash:
+        raise click.UsageError(
+            f"--approve is not the hash of {plan_file}: {reviewed.hash}", context
+        )
+    out, report = _configured_run(
+        config_path,
+        as_json,
+        lambda job: job.apply_reviewed(reviewed, origin=str(plan_file)),
+    )
     _finish_run(out, report)
 
 
@@ -445,17 +477,73 @@ def apply_command(config_path: Path | None, approve: str, as_json: bool) -> None
     "--out",
     "out_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the whole plan (every operation) as JSON to this file.",
+    help="Also write the whole plan (every operation) to this file, owner-only.",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["json", "ldif"]),
+    default="json",
+    show_default=True,
+    help="What --out writes: the plan (for apply --plan) or an LDIF for ldapmodify.",
+)
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Show each change per entry, attribute by attribute (secrets masked).",
 )
 @_json_option
-def plan_command(config_path: Path | None, out_file: Path | None, as_json: bool) -> None:
+def plan_command(
+    config_path: Path | None,
+    out_file: Path | None,
+    out_format: str,
+    show_diff: bool,
+    as_json: bool,
+) -> None:
     """Compute today's plan without writing anything (the dry run)."""
-    out, report = _configured_run(config_path, as_json, lambda job: job.plan())
+    if out_format == "ldif" and out_file is None:
+        raise click.UsageError("--format ldif needs --out FILE", click.get_current_context())
+    ldif: list[str] = []
+
+    def dry_run(job: NightlyRun) -> RunReport:
+        found = job.plan()
+        if out_format == "ldif" and found.plan is not None:
+            ldif.append(job.plan_ldif(found.plan))
+        return found
+
+    out, report = _configured_run(config_path, as_json, dry_run)
     if out_file is not None and report.plan is not None:
-        write_private(out_file, report.plan.to_json().encode("utf-8"))  # names, addresses
-    out.done(report.to_dict(), lambda console: _print_run(console, report))
+        content = ldif[0] if ldif else report.plan.to_json()
+        write_private(out_file, content.encode("utf-8"))  # names, addresses
+    document = report.to_dict()
+    diff = _plan_diff(report) if show_diff else None
+    if diff is not None:
+        document["diff"] = [entry.to_dict() for entry in diff]
+
+    def human(console: Console) -> None:
+        _print_run(console, report)
+        if diff is not None:
+            _print_diff(console, diff)
+
+    out.done(document, human)
     if report.plan is not None and report.plan.held:
         sys.exit(EXIT_HELD)
+
+
+def _plan_diff(report: RunReport) -> tuple[EntryDiff, ...]:
+    """The plan's changes per entry (empty without a plan)."""
+    from ecampus_idm.sync.review import plan_diff  # noqa: PLC0415 - the sync engine, lazily
+
+    return plan_diff(report.plan) if report.plan is not None else ()
+
+
+def _print_diff(console: Console, diff: tuple[EntryDiff, ...]) -> None:
+    """Print the diff as is: DNs and values are not rich markup."""
+    from ecampus_idm.sync.review import diff_lines  # noqa: PLC0415
+
+    for line in diff_lines(diff) or ["(aucun changement / no change)"]:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @main.group("sources")
@@ -885,7 +973,7 @@ def _print_run(console: Console, report: RunReport) -> None:
         "comptes / accounts", ", ".join(f"{k} {v}" for k, v in sorted(report.accounts.items()))
     )
     if report.plan is not None:
-        table.add_row("plan", report.plan.summary())
+        table.add_row("plan", report.plan.summary(report.school_names))
     if report.deferred:
         table.add_row("différées / deferred", str(report.deferred))
     if report.applied is not None:

@@ -70,6 +70,7 @@ from ecampus_idm.store.errors import (
 from ecampus_idm.sync.apply import ApplyReport, PlanApprovalError, apply
 from ecampus_idm.sync.model import Conflict, EntryKind, ObservedEntry, Operation, OpKind
 from ecampus_idm.sync.plan import Plan, plan
+from ecampus_idm.sync.review import plan_drift, plan_to_ldif
 from ecampus_idm.sync.target import read_snapshot
 
 __all__ = ["NightlyRun", "Progress", "ReadOnlyLedger", "RunInProgressError", "RunReport"]
@@ -101,6 +102,7 @@ class RunReport:
         deferred: Operations deferred because a source was refused.
         applied: The apply report, when the plan was applied.
         message: One human sentence.
+        school_names: School code to name, to explain the plan's segments.
     """
 
     status: RunStatus
@@ -115,6 +117,7 @@ class RunReport:
     applied: ApplyReport | None = None
     message: str = ""
     mail: dict[str, Any] | None = None
+    school_names: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready form (never a password)."""
@@ -133,6 +136,7 @@ class RunReport:
                 "held": self.plan.held,
                 "counts": self.plan.counts(),
                 "per_segment": self.plan.counts_per_segment(),
+                "segments": self.plan.segment_labels(self.school_names),
                 "tripped": [t.message for t in self.plan.tripped],
                 "conflicts": len(self.plan.conflicts),
             },
@@ -273,6 +277,33 @@ class NightlyRun:
         Returns:
             The report; its status says succeeded, held, partial or failed.
         """
+        return self._run(approve, None)
+
+    def apply_reviewed(self, reviewed: Plan, *, origin: str) -> RunReport:
+        """Run the nightly job, applying only the reviewed plan (``apply --plan FILE``).
+
+        Today's plan is recomputed and applied only if it is still exactly ``reviewed``
+        (same hash: same operations, same preconditions); otherwise the run is held, the
+        directory untouched, and the message says what changed (:func:`plan_drift`).
+
+        Args:
+            reviewed: The plan a human reviewed (:func:`~ecampus_idm.sync.review.load_plan`).
+            origin: Where it comes from (its file), named in the message.
+        """
+        return self._run(reviewed.hash, (reviewed, origin))
+
+    def plan_ldif(self, reviewable: Plan) -> str:
+        """``reviewable`` as LDIF for this target (preconditions as assertions on OpenLDAP)."""
+        target = self.profile.target()
+        return plan_to_ldif(
+            reviewable,
+            member_attribute=target.member_attribute,
+            version_attribute=target.version_attribute,
+            # AD has no assertion control: its preconditions stay comments.
+            assertions=self.settings.directory.kind != "active_directory",
+        )
+
+    def _run(self, approve: str | None, reviewed: tuple[Plan, str] | None) -> RunReport:
         run = self._refuse_overlap()
         try:
             prepared = self._prepare(record_exports=True)
@@ -284,6 +315,8 @@ class NightlyRun:
                 report.message = (
                     f"the plan is now {prepared.plan.hash[:12]}, not the approved "
                     f"{approve[:12]}: review the new plan"
+                    if reviewed is None
+                    else plan_drift(reviewed[0], prepared.plan).message(reviewed[1])
                 )
             elif prepared.plan.held and approve is None:
                 report.status = RunStatus.HELD
@@ -713,6 +746,7 @@ class NightlyRun:
             accounts=accounts,
             plan=prepared.plan,
             deferred=prepared.deferred,
+            school_names={s.code: s.name for s in self.settings.schools},
         )
 
     def _step(self, name: str, done: int, total: int | None) -> None:

@@ -1,7 +1,9 @@
 """The sync engine: a pure plan, safety budgets, and the only writer.
 
 ``read_snapshot`` reads the target once; ``plan`` diffs desired against observed without
-I/O; ``apply`` writes exactly the reviewed plan. See the module docstrings for the rules.
+I/O; ``apply`` writes exactly the reviewed plan; ``plan_diff``, ``plan_to_ldif`` and
+``load_plan`` (:mod:`ecampus_idm.sync.review`) show a plan for review, write it as LDIF
+and read a saved one back. See the module docstrings for the rules.
 """
 
 from ecampus_idm.sync.apply import (
@@ -23,6 +25,14 @@ from ecampus_idm.sync.model import (
     Segment,
 )
 from ecampus_idm.sync.plan import Plan, PlanIntegrityError, PlanOptions, plan
+from ecampus_idm.sync.review import (
+    EntryDiff,
+    PlanFileError,
+    ValueChange,
+    load_plan,
+    plan_diff,
+    plan_to_ldif,
+)
 from ecampus_idm.sync.target import TargetSpec, openldap_initial_password, read_snapshot
 
 __all__ = [
@@ -33,6 +43,7 @@ __all__ = [
     "Budget",
     "Conflict",
     "DesiredEntry",
+    "EntryDiff",
     "EntryKind",
     "ObservedEntry",
     "OpKind",
@@ -40,13 +51,18 @@ __all__ = [
     "PasswordSource",
     "Plan",
     "PlanApprovalError",
+    "PlanFileError",
     "PlanIntegrityError",
     "PlanOptions",
     "Segment",
     "TargetSpec",
     "TrippedBudget",
+    "ValueChange",
     "apply",
+    "load_plan",
     "openldap_initial_password",
     "plan",
+    "plan_diff",
+    "plan_to_ldif",
     "read_snapshot",
 ]

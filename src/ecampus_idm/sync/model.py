@@ -25,6 +25,7 @@ __all__ = [
     "OpKind",
     "Operation",
     "Segment",
+    "segment_label",
 ]
 
 
@@ -75,6 +76,40 @@ class Segment:
 
     def __str__(self) -> str:
         return self.school or self.category or "-"
+
+
+NO_SEGMENT_LABEL = "hors école / no school"
+"""What ``[-]`` stands for: entries of no school and no category (staff functions...)."""
+_CATEGORY_LABELS = {
+    "HE": "Haute École, toute la catégorie / whole category",
+    "PS": "Promotion sociale, toute la catégorie / Promotion Sociale, whole category",
+    "SEC": "enseignement secondaire, toute la catégorie / secondary school, whole category",
+}
+
+
+def segment_label(name: str, school_names: Mapping[str, str] | None = None) -> str:
+    """Say what a segment of a summary is (``[HE]``, ``[-]``, ``[HEC-TOURNAI]``).
+
+    A segment is named by its school code, else by its category (an entry of the whole
+    category: the ``he-students`` group), else ``-`` (no school, no category).
+
+    Args:
+        name: The segment as :class:`Segment` prints it.
+        school_names: School code to its name (the configuration's ``[[schools]]``).
+
+    Returns:
+        The explanation, or ``""`` for a school code when no names are given.
+    """
+    if name == "-":
+        return NO_SEGMENT_LABEL
+    if name in _CATEGORY_LABELS:
+        return _CATEGORY_LABELS[name]
+    if school_names is None:
+        return ""
+    folded = {code.casefold(): school for code, school in school_names.items()}
+    return folded.get(
+        name.casefold(), "école absente de la configuration / school not in the configuration"
+    )
 
 
 def _frozen_attributes(attributes: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:

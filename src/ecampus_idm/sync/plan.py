@@ -49,6 +49,7 @@ from ecampus_idm.sync.model import (
     Operation,
     OpKind,
     Segment,
+    segment_label,
 )
 
 __all__ = ["FORMAT", "Plan", "PlanIntegrityError", "PlanOptions", "plan"]
@@ -209,19 +210,38 @@ class Plan:
             raise PlanIntegrityError("its content does not match its hash")
         return cls(operations, conflicts, tripped, computed, int(data.get("deferred", 0)))
 
-    def summary(self) -> str:
-        """A readable summary: counts per operation and per school, budgets, conflicts."""
+    def segment_labels(self, school_names: Mapping[str, str] | None = None) -> dict[str, str]:
+        """What each segment of :meth:`counts_per_segment` is (``"HE"``: ``"Haute École..."``).
+
+        Args:
+            school_names: School code to its name, from the configuration; without it a
+                school code has no label.
+        """
+        labels = {name: segment_label(name, school_names) for name in self.counts_per_segment()}
+        return {name: label for name, label in labels.items() if label}
+
+    def summary(self, school_names: Mapping[str, str] | None = None) -> str:
+        """A readable summary: counts per operation and per school, budgets, conflicts.
+
+        Each segment is explained: ``[-] hors école / no school``, ``[HE] Haute École...``
+        (the whole category), ``[HEC-TOURNAI]`` with its name from ``school_names``.
+        """
         if self.is_empty and not self.conflicts:
             return f"Plan {self.hash[:12]}: nothing to do."
         lines = [f"Plan {self.hash[:12]}{' — HELD' if self.held else ''}"]
         lines.extend(f"  {kind:<14} {count:>7}" for kind, count in self.counts().items())
+        labels = self.segment_labels(school_names)
         for segment, counts in self.counts_per_segment().items():
             detail = ", ".join(f"{k} {v}" for k, v in counts.items())
-            lines.append(f"  [{segment}] {detail}")
+            label = f" {labels[segment]}:" if segment in labels else ""
+            lines.append(f"  [{segment}]{label} {detail}")
         lines.extend(f"  budget tripped: {t.message}" for t in self.tripped)
         lines.extend(f"  conflict: {c.dn}: {c.reason}" for c in self.conflicts)
         if self.held:
-            lines.append(f"  apply with --approve {self.hash} after review")
+            lines.append(
+                f"  apply with --approve {self.hash} (or apply --plan FILE, the file of"
+                " plan --out) after review"
+            )
         return "\n".join(lines)
 
 
