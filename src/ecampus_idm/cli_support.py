@@ -168,9 +168,16 @@ def diagnose_command(
 @click.option("--school", required=True, help="The school to list (its code).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
 @click.option(
+    "--layout",
+    type=click.Choice(("table", "slips")),
+    default="table",
+    show_default=True,
+    help="PDF: a table per class, or one cut-out slip per person to hand over.",
+)
+@click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write it (default: listing-SCHOOL-DATE.FORMAT here).",
+    help="Where to write it (default: listing-SCHOOL-DATE[-slips].FORMAT here).",
 )
 @click.option(
     "--operator",
@@ -184,12 +191,15 @@ def listing_command(
     config_path: Path | None,
     school: str,
     fmt: str,
+    layout: str,
     output: Path | None,
     operator: str | None,
     lang: str | None,
     as_json: bool,
 ) -> None:
     """The secretariat listing of a school: usernames and default passwords (audited)."""
+    if layout == "slips" and fmt != "pdf":
+        raise click.UsageError("--layout slips : en PDF seulement / PDF only (--format pdf)")
     from ecampus_idm.support.listing import (  # noqa: PLC0415
         SecretariatListing,
         render_csv,
@@ -213,15 +223,16 @@ def listing_command(
                 support=settings.support,
             ).build(school, operator=operator, fmt=chosen)
         if chosen == "pdf":
-            from ecampus_idm.support.pdf import render_pdf  # noqa: PLC0415 - loads reportlab
+            from ecampus_idm.support.pdf import Layout, render_pdf  # noqa: PLC0415 - reportlab
 
-            content = render_pdf(listing, language)
+            content = render_pdf(listing, language, layout=cast("Layout", layout))
         elif chosen == "html":
             content = render_html(listing, language).encode("utf-8")
         else:
             content = render_csv(listing, language).encode("utf-8-sig")
         stamp = listing.at.astimezone(settings.institution.zone).strftime("%Y%m%d")
-        target = output or Path(f"listing-{listing.school.code}-{stamp}.{chosen}")
+        suffix = "-slips" if layout == "slips" else ""
+        target = output or Path(f"listing-{listing.school.code}-{stamp}{suffix}.{chosen}")
         write_private(target, content)  # it holds default passwords
         shown = sum(1 for r in listing.rows if r.state.value == "initial")
         document = {
@@ -229,6 +240,7 @@ def listing_command(
             "school": listing.school.code,
             "operator": listing.operator,
             "format": chosen,
+            "layout": layout,
             "rows": len(listing.rows),
             "passwords_shown": shown,
             "groups": [g for g, _ in listing.groups()],

@@ -147,12 +147,15 @@ class Listing:
         operator: Who asked.
         at: When (in the institution's time zone).
         rows: The accounts, by group then family and given name.
+        portal_url: The platform's address (``institution.portal_url``), printed on the
+            slips handed out; empty when unknown.
     """
 
     school: School
     operator: str
     at: datetime
     rows: tuple[ListingRow, ...]
+    portal_url: str = ""
 
     def groups(self) -> list[tuple[str, list[ListingRow]]]:
         """Return the rows per class/department, in order (one printed page each)."""
@@ -229,7 +232,8 @@ class SecretariatListing:
         allowed = authorise(self.support, operator, found)
         rows = self._rows(found)
         now = self.clock.now().astimezone(self.settings.institution.zone)
-        listing = Listing(found, allowed.name, now, tuple(rows))
+        portal = self.settings.institution.portal_url
+        listing = Listing(found, allowed.name, now, tuple(rows), portal_url=portal)
         self._audit(listing, fmt)
         return listing
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import stat
 import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
-from support_world import School
+from support_world import KEY, SCHOOLS, School
 
+from ecampus_idm.cli import main
 from ecampus_idm.support.errors import OperatorScopeError, UnknownOperatorError
 from ecampus_idm.support.listing import (
     Listing,
@@ -20,6 +23,9 @@ from ecampus_idm.support.listing import (
     render_html,
 )
 from ecampus_idm.support.pdf import render_pdf
+from ecampus_idm.testing.cli import json_data
+from ecampus_idm.testing.rendering import page_texts
+from ecampus_idm.testing.slapd import SlapdServer
 
 TOURNAI = {"HE0001", "HE0004"}
 MONS = {"HE0002", "HE0003", "P0001"}
@@ -181,3 +187,110 @@ def test_html_listing_has_one_section_per_group(school_group: School) -> None:
     page = render_html(listing)
     assert page.count("<section>") == 2
     assert "alice.martin@ecampus.test" in page
+
+
+def _flat(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_slips_of_a_school(school_group: School) -> None:
+    """One slip per account of the school, a page per department, changed ones say so."""
+    school_group.run()
+    passwords = _deposit_all(school_group)
+    alice, farid = school_group.person_id("HE0001"), school_group.person_id("HE0004")
+    school_group.custody.discard(farid, reason="password.changed", at=school_group.clock.now())
+    listing = _listing(school_group).build("HEC-TOURNAI", operator="sec-tournai", fmt="pdf")
+    texts = page_texts(render_pdf(listing, layout="slips"))
+    assert len(texts) == len(listing.groups()) == 2
+    flat = _flat("".join(texts))
+    assert passwords[alice] in flat
+    assert passwords[farid] not in flat
+    assert "mot de passe déjà changé" in "".join(texts)
+    assert "alice.martin" in flat
+    assert "farid.benali" in flat
+    assert _flat(f"Plateforme : {school_group.settings.institution.portal_url}") in flat
+
+
+@pytest.fixture
+def cli_config(
+    school_group: School, ldap_server: SlapdServer, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A configuration file for the listing command (its custody is empty: no password)."""
+    school_group.run()
+    folder = school_group.folder
+    lines = [
+        "[directory]",
+        f'url = "{ldap_server.url}"',
+        f'bind_dn = "{ldap_server.admin_dn}"',
+        f'base_dn = "{ldap_server.base_dn}"',
+        f'ca_file = "{ldap_server.ca_file}"',
+        "[store]",
+        f'url = "sqlite:///{folder / "state.sqlite3"}"',
+        "[institution]",
+        'mail_domain = "ecampus.test"',
+        'portal_url = "https://ecampus.condorcet.test/"',
+    ]
+    for school in SCHOOLS:
+        lines += ["[[schools]]", *(f'{k} = "{v}"' for k, v in school.items())]
+    lines += ["[[support.operators]]", 'name = "sec-tournai"', 'schools = ["HEC-TOURNAI"]']
+    path = folder / "ecampus-idm.toml"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    monkeypatch.setenv(
+        "ECAMPUS_IDM_DIRECTORY__BIND_PASSWORD", ldap_server.admin_password.get_secret_value()
+    )
+    monkeypatch.setenv("ECAMPUS_IDM_SOURCES__PSEUDONYM_KEY", KEY)
+    monkeypatch.chdir(folder)
+    return path
+
+
+def test_cli_listing_slips(cli_config: Path) -> None:
+    """`listing --format pdf --layout slips` writes the slips, owner-only, named -slips."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "listing",
+            "--config",
+            str(cli_config),
+            "--school",
+            "HEC-TOURNAI",
+            "--format",
+            "pdf",
+            "--layout",
+            "slips",
+            "--operator",
+            "sec-tournai",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json_data(result.output)
+    assert document["layout"] == "slips"
+    target = cli_config.parent / document["output"]
+    assert target.name.endswith("-slips.pdf")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    texts = page_texts(target.read_bytes())
+    assert sum(t.count("Mot de passe initial") for t in texts) == document["rows"] == 2
+    assert "https://ecampus.condorcet.test/" in "".join(texts)
+
+
+def test_cli_slips_need_the_pdf_format(cli_config: Path) -> None:
+    """Slips are a PDF layout: asking for them in CSV is a usage error, nothing is written."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "listing",
+            "--config",
+            str(cli_config),
+            "--school",
+            "HEC-TOURNAI",
+            "--layout",
+            "slips",
+            "--operator",
+            "sec-tournai",
+            "--output",
+            "out.csv",
+        ],
+    )
+    assert result.exit_code == 2  # click's usage error
+    assert "PDF" in result.output
+    assert not (cli_config.parent / "out.csv").exists()
