@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -34,6 +34,7 @@ __all__ = [
     "Category",
     "EmailIssue",
     "Enrolment",
+    "Language",
     "Person",
     "Role",
     "School",
@@ -73,6 +74,10 @@ class Role(StrEnum):
 
 STAFF_ROLES = frozenset({Role.TEACHER, Role.ADMINISTRATIVE, Role.STAFF})
 """The roles of the personnel office's people."""
+
+
+Language = Literal["fr", "nl", "en"]
+"""A language the mails are written in: French, Dutch or English."""
 
 
 class EmailIssue(StrEnum):
@@ -122,11 +127,14 @@ class School(_Value):
         code: Stable short code used in group names and configuration (``HEC-TOURNAI``).
         name: Human name, as the secretariat says it.
         category: The category the school belongs to.
+        language: The language of its people's mails when their row does not say
+            (``None``: the ``[mail]`` rule, French by default).
     """
 
     code: Code
     name: str = Field(min_length=1)
     category: Category
+    language: Language | None = None
 
 
 class AcademicYear(_Value):
@@ -238,6 +246,10 @@ class Person(_Value):
         personal_email: The personal address for the welcome mail and password resets.
         email_issue: Why there is no ``personal_email`` although a source encoded one
             (``None``: the address is valid, or none was encoded).
+        language: The language of the person's mails, when a source column says it.
+        language_issue: Whether a source encoded a language that is none of ``fr``,
+            ``nl`` or ``en`` (the mail then takes the school's default, and says so on
+            the person's timeline).
         roles: The roles the person holds now.
         source_keys: The person's identifiers in every source that knows them.
         enrolments: Current and future enrolments (students).
@@ -252,6 +264,8 @@ class Person(_Value):
     niss_pseudonym: str | None = Field(default=None, repr=False)
     personal_email: str | None = None
     email_issue: EmailIssue | None = None
+    language: Language | None = None
+    language_issue: bool = False
     roles: frozenset[Role] = frozenset()
     source_keys: frozenset[SourceKey] = frozenset()
     enrolments: tuple[Enrolment, ...] = ()

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,7 +50,16 @@ from ecampus_idm.mail.delivery import FLUSH_LOCK, OutboxMailer
 from ecampus_idm.mail.welcome import Addressee, WelcomeDesk
 from ecampus_idm.mail.wiring import build_mailer, keyring_from_settings
 from ecampus_idm.mapping.active_directory import profile_for
-from ecampus_idm.model import Account, AccountStatus, EmailIssue, Person, Role
+from ecampus_idm.model import (
+    Account,
+    AccountStatus,
+    Attribution,
+    EmailIssue,
+    Enrolment,
+    Language,
+    Person,
+    Role,
+)
 from ecampus_idm.passwords.vocabulary import AccountVocabulary, InitialPasswordState
 from ecampus_idm.policies.base import PersonHistory, StoreSnapshot
 from ecampus_idm.policies.engine import PersonVerdict, PolicyEngine
@@ -165,6 +174,10 @@ class _Fate:
     reason: tuple[str, str] | None  # the lifecycle decision, French and English
     email: str | None = field(default=None, repr=False)  # where the welcome mail goes
     email_issue: EmailIssue | None = None  # why there is no email (a typo): the mail is held
+    language: Language | None = None  # the mails' language, when a source column says it
+    language_issue: bool = False  # a source's language column held none of fr, nl, en
+    enrolled_at: tuple[str, ...] = ()  # the open schools of the enrolments (welcome mail)
+    attributed_at: tuple[str, ...] = ()  # the open schools of the attributions
 
     @classmethod
     def of(cls, verdict: PersonVerdict, person: Person | None) -> _Fate:
@@ -185,7 +198,16 @@ class _Fate:
             reason=(decision.reason.fr, decision.reason.en) if decision else None,
             email=person.personal_email if person is not None else None,
             email_issue=person.email_issue if person is not None else None,
+            language=person.language if person is not None else None,
+            language_issue=person.language_issue if person is not None else False,
+            enrolled_at=_open(verdict, person.enrolments if person is not None else ()),
+            attributed_at=_open(verdict, person.attributions if person is not None else ()),
         )
+
+
+def _open(verdict: PersonVerdict, places: Iterable[Enrolment | Attribution]) -> tuple[str, ...]:
+    """The school codes of ``places`` the person has access to today, sorted."""
+    return tuple(sorted({p.school for p in places} & verdict.schools))
 
 
 @dataclass
@@ -255,7 +277,12 @@ class NightlyRun:
         self.progress = progress
         self.mailer = mailer
         self.welcome = (
-            WelcomeDesk(store, keyring_from_settings(settings), settings.mail)
+            WelcomeDesk(
+                store,
+                keyring_from_settings(settings),
+                settings.mail,
+                schools=settings.schools,
+            )
             if settings.mail.enabled and (settings.mail.keys or settings.sources is not None)
             else None
         )
@@ -659,6 +686,10 @@ class NightlyRun:
                 fate.email,
                 fate.roles,
                 email_issue=fate.email_issue,
+                language=fate.language,
+                language_issue=fate.language_issue,
+                enrolled_at=fate.enrolled_at,
+                attributed_at=fate.attributed_at,
             )
             password = passwords.get(fate.person_id)
             if password is not None:

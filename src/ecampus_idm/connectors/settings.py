@@ -95,6 +95,8 @@ class LogicalField(StrEnum):
     FUNCTION = "function"
     START = "start"
     END = "end"
+    LANGUAGE = "language"
+    """The language of the person's mails (``fr``, ``nl``, ``en``, or a word for one)."""
 
 
 _IDENTITY_FIELDS = frozenset(
@@ -140,6 +142,7 @@ class ColumnMap(_Section):
     function: str | None = None
     start: str | None = None
     end: str | None = None
+    language: str | None = None
 
     def mapped(self) -> dict[LogicalField, str]:
         """Return the mapped fields and their column names."""

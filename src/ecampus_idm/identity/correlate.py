@@ -39,7 +39,15 @@ from ecampus_idm.connectors.settings import LogicalField
 from ecampus_idm.identity.errors import PersonBuildError
 from ecampus_idm.identity.pseudonym import Pseudonymiser
 from ecampus_idm.identity.validate import ValidRecord
-from ecampus_idm.model import Attribution, EmailIssue, Enrolment, Person, Role, SourceKey
+from ecampus_idm.model import (
+    Attribution,
+    EmailIssue,
+    Enrolment,
+    Language,
+    Person,
+    Role,
+    SourceKey,
+)
 
 __all__ = [
     "Correlation",
@@ -456,6 +464,8 @@ def _single(person_id: str, record: ValidRecord) -> Person:
         niss_pseudonym=record.niss_pseudonym,
         personal_email=record.personal_email,
         email_issue=record.email_issue,
+        language=record.language,
+        language_issue=record.language_issue,
         roles=frozenset((role,)),
         source_keys=frozenset((key,)),
         enrolments=() if enrolment is None else (enrolment,),
@@ -472,6 +482,8 @@ def _merged(person_id: str, records: list[ValidRecord]) -> Person:
     attributions: dict[Attribution, None] = {}
     birth_date = personal_email = pseudonym = None
     email_issue: EmailIssue | None = None
+    language: Language | None = None
+    language_issue = False
     for record in records:
         pair = (record.source, record.matricule)
         key = keys.get(pair)
@@ -481,6 +493,8 @@ def _merged(person_id: str, records: list[ValidRecord]) -> Person:
         birth_date = birth_date or record.birth_date
         personal_email = personal_email or record.personal_email
         email_issue = email_issue or record.email_issue
+        language = language or record.language
+        language_issue = language_issue or record.language_issue
         pseudonym = pseudonym or record.niss_pseudonym
         enrolment = record.enrolment(key)
         if enrolment is not None:
@@ -500,6 +514,10 @@ def _merged(person_id: str, records: list[ValidRecord]) -> Person:
         personal_email=personal_email,
         # A valid address in any row wins; else a row's typo says why there is none.
         email_issue=None if personal_email else email_issue,
+        # The first row in precedence that names a language wins; an unknown value in
+        # another row is noted only when no row names one.
+        language=language,
+        language_issue=language_issue and language is None,
         roles=frozenset(roles),
         source_keys=frozenset(keys.values()),
         enrolments=tuple(enrolments),

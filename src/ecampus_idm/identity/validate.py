@@ -10,7 +10,11 @@ any value that cannot be read (a date, a code, a yes/no), a national number with
 checksum. Soft fields may be missing: a person without personal e-mail, birth date or
 national number is kept with ``None`` so that policies can say what is missing; so is a
 mistyped e-mail address (bad syntax or domain), flagged ``email_issue`` so that the
-welcome mail is held with that reason and support asks for the correction. A
+welcome mail is held with that reason and support asks for the correction. The
+language of the person's mails (an optional column, ``language``) is ``fr``, ``nl`` or
+``en`` or a common word or code for one (``Néerlandais``, ``NL-BE``, ``N``...); any other
+value never quarantines the row: the language is then left to the school's default and
+the row flagged ``language_issue``, which the welcome mail's event notes. A
 personnel row whose attribution columns are all empty, function included, is a staff
 member without attribution (:attr:`~ecampus_idm.model.Role.STAFF`): kept, for an
 account without school access; an attribution started but incomplete (a school without
@@ -50,6 +54,7 @@ from ecampus_idm.model import (
     Code,
     EmailIssue,
     Enrolment,
+    Language,
     Role,
     School,
     SourceKey,
@@ -116,6 +121,17 @@ _NISS_ISSUES = {
     NissProblem.CHECKSUM: IssueCode.NATIONAL_NUMBER_CHECKSUM,
 }
 _CODE = TypeAdapter(Code)
+# The words and codes a source writes for a mail language (compared folded, accents
+# dropped; "nl-BE" and "nl_BE" are read as "nl"). German is none of them: not a mail
+# language, it falls back to the school's default.
+_LANGUAGE_WORDS: dict[str, Language] = {
+    **dict.fromkeys(("fr", "f", "fra", "fre", "francais", "french", "frans"), "fr"),
+    **dict.fromkeys(
+        ("nl", "n", "nld", "dut", "neerlandais", "nederlands", "dutch", "vlaams", "flamand"),
+        "nl",
+    ),
+    **dict.fromkeys(("en", "e", "eng", "anglais", "english", "engels"), "en"),
+}
 _ROLES = {StaffFunction.TEACHER: Role.TEACHER, StaffFunction.ADMINISTRATIVE: Role.ADMINISTRATIVE}
 
 
@@ -138,6 +154,9 @@ class ValidRecord(NamedTuple):
         personal_email: Personal address (syntax checked, domain normalised), if any.
         email_issue: Why there is no ``personal_email`` although the row has one (a
             mistyped address: the row is kept, the welcome mail waits).
+        language: The language of the person's mails, if the row says one.
+        language_issue: Whether the row's language is none the mails are written in
+            (the row is kept; the school's default applies).
         niss_pseudonym: Keyed pseudonym of the national number, if the source gave one.
         school: Configured school code (enrolment or attribution), if any.
         category: Category of that school.
@@ -168,6 +187,8 @@ class ValidRecord(NamedTuple):
     start: date | None
     end: date | None
     email_issue: EmailIssue | None = None
+    language: Language | None = None
+    language_issue: bool = False
 
     @property
     def key(self) -> SourceKey:
@@ -344,6 +365,7 @@ class RecordValidator:
         birth = self._birth_date(row)
         pseudonym = self._national_number(row, birth)
         email, email_issue = self._email(row)
+        language, language_issue = self._language(row)
         if self.profile.kind is SourceKind.STUDENT:
             values = self._enrolment(row)
         else:
@@ -365,6 +387,8 @@ class RecordValidator:
             pseudonym,
             *values,
             email_issue,
+            language,
+            language_issue,
         )
 
     # -- fields --------------------------------------------------------------------------
@@ -497,6 +521,20 @@ class RecordValidator:
         if _MAYBE_NUMBER.search(text) and contains_national_number(text):
             row.fail(IssueCode.CONTAINS_NATIONAL_NUMBER, LogicalField.PERSONAL_EMAIL)
         return None, EmailIssue.INVALID
+
+    def _language(self, row: _Row) -> tuple[Language | None, bool]:
+        """Return the row's mail language, and whether it held a value that is none.
+
+        An unknown value does not quarantine the row (the person still needs an
+        account): the school's default language applies, and the flag says why.
+        """
+        text = row.text(LogicalField.LANGUAGE)
+        if not text:
+            return None, False
+        folded = unicodedata.normalize("NFKD", text.casefold())
+        word = "".join(c for c in folded if not unicodedata.combining(c)).strip()
+        language = _LANGUAGE_WORDS.get(word) or _LANGUAGE_WORDS.get(re.split(r"[-_]", word)[0])
+        return language, language is None
 
     def _check_email(self, text: str) -> str | None:
         simple = _SIMPLE_EMAIL.fullmatch(text)

@@ -258,6 +258,7 @@ class OutboxMailer:
             password=secret,
             activation_url=link,
             reset_url=link,
+            context=message.context,
         )
         try:
             mime = self.renderer.compose(

@@ -9,7 +9,10 @@ deferred (temporary failure, retried with backoff), failed (permanent) or bounce
 
 The initial password travels in the message *sealed* (AES-GCM,
 :mod:`ecampus_idm.crypto`, bound to the message id) and is wiped once the message is
-sent. The outbox also remembers, per person, the personal address the credentials were
+sent. Each message also keeps its :class:`MailContext` (why the person receives it: the
+enrolment or attribution and the school's name, and the affiliation that sets the
+password rule), so that the mail rendered at the flush says what the run knew. The
+outbox also remembers, per person, the personal address the credentials were
 last sent to (:class:`RecipientRecord`), to notice a correction, and whether it bounces.
 
 Two implementations pass :class:`ecampus_idm.testing.outbox_contract.OutboxContract`:
@@ -20,6 +23,7 @@ transaction) and :class:`MemoryOutbox`; :func:`open_outbox` gives the right one.
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
 import string
 import threading
@@ -28,7 +32,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -39,6 +43,8 @@ from ecampus_idm.mail.schema import mail_outbox, mail_recipients
 from ecampus_idm.store.base import Store, aware_utc, validate_person_id
 
 __all__ = [
+    "MailContext",
+    "MailReason",
     "MemoryOutbox",
     "MessageStatus",
     "NewMessage",
@@ -83,6 +89,60 @@ class MessageStatus(StrEnum):
 
 _PENDING = (MessageStatus.QUEUED.value, MessageStatus.DEFERRED.value)
 
+MailReason = Literal["enrolment", "attribution", "personnel"]
+"""Why a person has an account: an enrolment (a student), an attribution (a teacher, an
+administrative), or the personnel office's list without a function (no school)."""
+
+_REASONS: frozenset[str] = frozenset(get_args(MailReason))
+_CONTEXT_MAX = 2000
+
+
+@dataclass(frozen=True)
+class MailContext:
+    """What a mail says about its person, as the run knew it when it queued the mail.
+
+    Stored with the message (``mail_outbox.context``, JSON; schema version 8) and read
+    back when the mail is rendered; never a secret.
+
+    Attributes:
+        reason: Why the person has an account (``None``: not known, e.g. a message
+            queued before version 8 or a resend from a command that does not know).
+        schools: The names of the schools of that reason, as configured.
+        affiliation: The account's primary affiliation (``student``, ``faculty``,
+            ``staff``, ``employee``): it picks ``passwords.quality``'s length floor.
+    """
+
+    reason: MailReason | None = None
+    schools: tuple[str, ...] = ()
+    affiliation: str | None = None
+
+    def to_json(self) -> str:
+        """The stored form (compact JSON)."""
+        document: dict[str, object] = {"reason": self.reason, "schools": list(self.schools)}
+        if self.affiliation is not None:
+            document["affiliation"] = self.affiliation
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))[:_CONTEXT_MAX]
+
+    @classmethod
+    def from_json(cls, text: str | None) -> MailContext | None:
+        """Read a stored context; ``None`` for none, and for one this version cannot read."""
+        if not text:
+            return None
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(document, dict):
+            return None
+        reason = document.get("reason")
+        schools = document.get("schools")
+        affiliation = document.get("affiliation")
+        return cls(
+            reason=reason if reason in _REASONS else None,
+            schools=tuple(str(s) for s in schools) if isinstance(schools, list) else (),
+            affiliation=affiliation if isinstance(affiliation, str) else None,
+        )
+
 
 @dataclass(frozen=True)
 class NewMessage:
@@ -99,6 +159,7 @@ class NewMessage:
         population: The role whose templates apply (``student``...), if any.
         secret: The initial password to include (sealed before it is stored).
         run_id: The run that enqueued it.
+        context: Why the person receives it and which password rule applies.
     """
 
     idempotency_key: str
@@ -111,6 +172,7 @@ class NewMessage:
     population: str | None = None
     secret: SecretStr | None = field(default=None, repr=False)
     run_id: int | None = None
+    context: MailContext | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +199,7 @@ class OutboxMessage:
         run_id: The run that enqueued it.
         has_secret: Whether a sealed password travels with it.
         sealed: That password, encrypted (never shown).
+        context: Why the person receives it (``None``: not recorded).
     """
 
     message_id: str
@@ -158,6 +221,7 @@ class OutboxMessage:
     run_id: int | None = None
     has_secret: bool = False
     sealed: str | None = field(default=None, repr=False, compare=False)
+    context: MailContext | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form: masked address, no secret."""
@@ -590,6 +654,7 @@ def _new_row(message: NewMessage, now: datetime, keyring: Keyring) -> dict[str, 
         "attempts": 0,
         "last_error": None,
         "run_id": message.run_id,
+        "context": message.context.to_json() if message.context is not None else None,
     }
 
 
@@ -616,6 +681,7 @@ def _message(row: Any) -> OutboxMessage:
         run_id=get("run_id"),
         has_secret=get("sealed") is not None,
         sealed=get("sealed"),
+        context=MailContext.from_json(values.get("context")),
     )
 
 

@@ -5,6 +5,14 @@ Templates live in the package (``templates/<purpose>/<language>.txt.j2`` and
 population's ``template_prefix`` is searched first (``<prefix>/welcome/fr.txt.j2``). The
 text template sets the subject (``{% set subject = ... %}``). HTML is auto-escaped.
 
+What a mail says of its person comes from the message's
+:class:`~ecampus_idm.mail.outbox.MailContext` (why they receive it: their enrolment or
+attribution at a school, by name) and from the configuration (:class:`Branding`): the
+institution's name and logo, the shortest password the person may choose
+(``passwords.quality``: ``min_length``, or the floor of their affiliation where the
+directory records one) and the links' lifetimes (``passwords.token_ttl_minutes``,
+``activation_ttl_hours``).
+
 :meth:`Renderer.compose` builds the message with every header a receiving filter expects
 (``Date``, ``Message-ID``, ``From``, ``Reply-To``, ``Auto-Submitted``,
 ``Content-Language``) and both alternatives: missing ``Date``/``Message-ID`` alone costs
@@ -29,14 +37,19 @@ from pydantic import SecretStr
 
 from ecampus_idm.mail.errors import TemplateError
 from ecampus_idm.mail.settings import MailSettings
+from ecampus_idm.policies._alphabet import CONSONANTS, DIGITS, SEPARATOR, VOWELS
 
 if TYPE_CHECKING:
     from ecampus_idm.config import Settings
+    from ecampus_idm.mail.outbox import MailContext
 
 __all__ = ["Branding", "RenderedMail", "Renderer"]
 
 LANGUAGES = ("fr", "nl", "en")
 _TEMPLATE_OF = {"welcome-again": "welcome"}
+# The characters of a generated initial password (no 0/O, 1/l/I): a password made only of
+# them gets the mail's "type it as shown" line, which names them.
+_READABLE = frozenset(CONSONANTS + VOWELS + DIGITS + SEPARATOR)
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,15 @@ class Branding:
         from_name: The sender's display name.
         reply_to: Where replies go, if anywhere.
         support_url: The support page, if any.
+        logo_url: The institution's logo (HTML mails), if any.
+        password_min_length: The shortest password a person may choose
+            (``passwords.quality.min_length``).
+        password_floors: The floor per affiliation (``min_length_by_population``, as
+            pairs); empty when the directory records no affiliation (Active Directory
+            by default), since the password service then applies ``min_length``.
+        reset_minutes: How long a reset link works (``passwords.token_ttl_minutes``).
+        activation_hours: How long an activation link works
+            (``passwords.activation_ttl_hours``).
     """
 
     institution: str
@@ -60,12 +82,20 @@ class Branding:
     from_name: str
     reply_to: str | None = None
     support_url: str | None = None
+    logo_url: str | None = None
+    password_min_length: int = 15
+    password_floors: tuple[tuple[str, int], ...] = ()
+    reset_minutes: int = 30
+    activation_hours: int = 168
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Branding:
-        """Take the institution and ``[mail]`` settings."""
+        """Take the institution, ``[mail]`` and ``[passwords]`` settings."""
         mail = settings.mail
         inst = settings.institution
+        # The names the password service uses for this directory (AD: no affiliation).
+        passwords = settings.passwords.for_directory(settings.directory)
+        quality = passwords.quality
         return cls(
             institution=inst.name,
             portal_url=inst.portal_url,
@@ -74,7 +104,22 @@ class Branding:
             from_name=mail.from_name or inst.name,
             reply_to=mail.reply_to,
             support_url=mail.support_url,
+            logo_url=mail.logo_url,
+            password_min_length=quality.min_length,
+            password_floors=(
+                tuple(sorted(quality.min_length_by_population.items()))
+                if passwords.population_attribute
+                else ()
+            ),
+            reset_minutes=passwords.token_ttl_minutes,
+            activation_hours=passwords.activation_ttl_hours,
         )
+
+    def min_length_for(self, affiliation: str | None) -> int:
+        """The shortest password the password service accepts from ``affiliation``."""
+        if affiliation is None:
+            return self.password_min_length
+        return dict(self.password_floors).get(affiliation.casefold(), self.password_min_length)
 
     @property
     def sender_domain(self) -> str:
@@ -131,8 +176,22 @@ class Renderer:
         password: SecretStr | None = None,
         activation_url: str | None = None,
         reset_url: str | None = None,
+        context: MailContext | None = None,
     ) -> RenderedMail:
         """Render one mail.
+
+        Args:
+            purpose: ``welcome``, ``welcome-again``, ``activation``, ``reset-hint`` or
+                ``reset``: the templates' folder.
+            language: ``fr``, ``nl`` or ``en`` (another: ``mail.language``).
+            username: The account.
+            display_name: How to greet the person.
+            population: The role whose ``template_prefix`` applies.
+            password: The initial password (welcome mails).
+            activation_url: The activation link (activation mails).
+            reset_url: The reset link (reset mails).
+            context: Why the person receives it and the affiliation of their password
+                rule (``None``: the mail says it in general terms).
 
         Raises:
             TemplateError: If no template fits or it fails (the error names the template,
@@ -141,7 +200,8 @@ class Renderer:
         folder = _TEMPLATE_OF.get(purpose, purpose)
         lang = language if language in LANGUAGES else self.settings.language
         b = self.branding
-        context: dict[str, Any] = {
+        clear = password.get_secret_value() if password is not None else ""
+        values: dict[str, Any] = {
             "institution": b.institution,
             "portal_url": b.portal_url,
             "support_url": b.support_url,
@@ -149,17 +209,24 @@ class Renderer:
             "display_name": display_name or username,
             "institutional_address": f"{username}@{b.mail_domain}",
             "again": purpose == "welcome-again",
-            "password": password.get_secret_value() if password is not None else "",
+            "password": clear,
+            "password_readable": bool(clear) and set(clear) <= _READABLE,
             "activation_url": activation_url or "",
             "reset_url": reset_url or "",
+            "logo_url": b.logo_url,
+            "reason": context.reason if context is not None else None,
+            "schools": list(context.schools) if context is not None else [],
+            "min_length": b.min_length_for(context.affiliation if context else None),
+            "reset_minutes": b.reset_minutes,
+            "activation_hours": b.activation_hours,
         }
         text_t = self._select(folder, lang, "txt", population)
         html_t = self._select(folder, lang, "html", population)
         try:
-            module = text_t.make_module(context)
+            module = text_t.make_module(values)
             subject = str(getattr(module, "subject", b.institution)).strip()
             text = str(module)
-            html = html_t.render({**context, "subject": subject})
+            html = html_t.render({**values, "subject": subject})
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{folder}/{lang}", type(exc).__name__) from None
         return RenderedMail(subject=" ".join(subject.split()), text=text, html=html)

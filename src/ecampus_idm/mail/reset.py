@@ -7,11 +7,14 @@ and leaves delivery to the flush (``mail send``, or the portal's own flush). The
 argument is typed structurally (:class:`ResetMailLike`), so that this module does not
 import the password service.
 
-The language is chosen as the welcome mail's is (:class:`~ecampus_idm.mail.welcome.
-WelcomeDesk`): the person's population (the one recorded with their latest welcome,
-activation or reset-hint mail in the outbox) picks ``mail.populations.<role>.language``
-when it has one, otherwise ``mail.language``. The population also goes with the reset
-mail, so that its ``template_prefix`` applies.
+The reset mail speaks the person's language: the one of their latest mail in the outbox
+that knew them (a welcome, activation or reset-hint mail, which
+:class:`~ecampus_idm.mail.welcome.WelcomeDesk` wrote in the language of their row, their
+school or their population), otherwise ``mail.language``. Their population and
+:class:`~ecampus_idm.mail.outbox.MailContext` go with it too, so that a
+``template_prefix`` applies and the mail states the password rule of their affiliation.
+The link's lifetime it states is ``passwords.token_ttl_minutes`` (the renderer's
+:class:`~ecampus_idm.mail.render.Branding`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from ecampus_idm.mail.outbox import NewMessage, Outbox, Purpose
+from ecampus_idm.mail.outbox import NewMessage, Outbox, OutboxMessage, Purpose
 from ecampus_idm.mail.settings import MailSettings
 from ecampus_idm.store.base import NewEvent, Store
 
@@ -70,9 +73,9 @@ class OutboxResetMailer:
         self.outbox = outbox
         self.settings = settings or MailSettings()
 
-    def _population(self, person_id: str) -> str | None:
-        """The population of the person's latest mail that names one (none: unknown)."""
-        known = [m.population for m in self.outbox.messages_for(person_id) if m.population]
+    def _latest(self, person_id: str) -> OutboxMessage | None:
+        """The person's latest mail that knew them (a population or a context)."""
+        known = [m for m in self.outbox.messages_for(person_id) if m.population or m.context]
         return known[-1] if known else None
 
     def language_for(self, population: str | None) -> str:
@@ -83,7 +86,8 @@ class OutboxResetMailer:
     def send_reset(self, mail: ResetMailLike) -> None:
         """Enqueue ``mail`` once per link (idempotent on the person and issue time)."""
         with self.store.transaction():
-            population = self._population(mail.person_id)
+            latest = self._latest(mail.person_id)
+            population = latest.population if latest is not None else None
             message, new = self.outbox.enqueue(
                 NewMessage(
                     idempotency_key=f"reset:{mail.person_id}:{mail.issued_at.isoformat()}",
@@ -92,9 +96,10 @@ class OutboxResetMailer:
                     purpose=Purpose.RESET,
                     to_address=mail.to,
                     display_name=mail.display_name,
-                    language=self.language_for(population),
+                    language=(latest.language if latest is not None else self.language_for(None)),
                     population=population,
                     secret=mail.link,
+                    context=latest.context if latest is not None else None,
                 ),
                 now=mail.issued_at,
             )

@@ -1,7 +1,8 @@
 """The mail pipeline's tables (live definitions) and their frozen migration step.
 
 Three tables, created by :func:`migrate_v5` (to register as schema version 5);
-:func:`migrate_v7` adds the outbox's queue order (version 7):
+:func:`migrate_v7` adds the outbox's queue order (version 7), :func:`migrate_v8` the
+context a welcome mail names (version 8):
 
 ``mail_outbox``
     One row per message to send: who, why (purpose), to which address, its state and
@@ -10,7 +11,9 @@ Three tables, created by :func:`migrate_v5` (to register as schema version 5);
     run queues all its mails at one instant, and the message ids are random): the flush
     takes the oldest first, and among those queued together, the first queued.
     ``sealed`` holds the initial password *encrypted* (AES-GCM, see
-    :mod:`ecampus_idm.crypto`) and is cleared once the message is sent.
+    :mod:`ecampus_idm.crypto`) and is cleared once the message is sent. ``context``
+    (JSON, no secret) says why the person receives it: enrolment or attribution, the
+    schools' names, the affiliation whose password rule the mail states.
 ``mail_recipients``
     Per person, the personal address the credentials were last sent to (to notice a
     correction) and whether it bounces.
@@ -33,6 +36,7 @@ __all__ = [
     "metadata",
     "migrate_v5",
     "migrate_v7",
+    "migrate_v8",
     "password_custody",
 ]
 
@@ -65,6 +69,7 @@ mail_outbox = sa.Table(
     sa.Column("run_id", sa.BigInteger, nullable=True),
     # Nullable only because SQLite cannot add a NOT NULL column; every row has one.
     sa.Column("seq", sa.BigInteger, OUTBOX_SEQUENCE, nullable=True, index=True),
+    sa.Column("context", sa.Text, nullable=True),
 )
 
 mail_recipients = sa.Table(
@@ -159,3 +164,10 @@ def migrate_v7(connection: Connection) -> None:
         connection.execute(
             sa.text("SELECT setval('mail_outbox_seq', :next, false)"), {"next": len(numbered) + 1}
         )
+
+
+def migrate_v8(connection: Connection) -> None:
+    """Schema v8: ``mail_outbox.context``, why the person receives the mail (JSON)."""
+    # Frozen: plain DDL of this step's own, never edit, add a step instead. The messages
+    # already queued have none: their mail says so in general terms.
+    connection.execute(sa.text("ALTER TABLE mail_outbox ADD COLUMN context TEXT"))

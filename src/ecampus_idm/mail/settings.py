@@ -174,6 +174,9 @@ class MailSettings(_Section):
         from_name: Display name of the sender (the institution's name when unset).
         reply_to: Where replies go (the support desk), if anywhere.
         support_url: The support page named in the mail, if any.
+        logo_url: The institution's logo shown at the top of the HTML mails (an
+            ``https://`` image, loaded by the reader's mail client, never fetched by
+            ecampus-idm); none by default: the institution's name stands alone.
         mode: ``password`` sends the initial password; ``activation`` sends a link to
             choose one.
         language: Default language of the mails.
@@ -199,6 +202,7 @@ class MailSettings(_Section):
     from_name: str | None = None
     reply_to: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     support_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    logo_url: str | None = Field(default=None, pattern=r"^https://[^\s\"'<>]+$")
     mode: Literal["password", "activation"] = "password"
     language: Language = "fr"
     populations: dict[str, PopulationMail] = Field(default_factory=dict)

@@ -22,13 +22,23 @@ mistyped address, :attr:`Addressee.email_issue`). Either way the password stays 
 custody, and the first run that reads a valid address sends it there (the
 correction path of :meth:`WelcomeDesk.review_addresses`): the night after the
 secretariat or the personnel office corrects it.
+
+Each mail is written in the person's language: the one their row says (a source's
+``language`` column), otherwise their school's (``[[schools]] language``), otherwise
+their population's (``[mail.populations.<role>] language``), otherwise
+``mail.language``. A row whose language is none of ``fr``, ``nl``, ``en`` falls back the
+same way, and the ``mail.queued`` event says so (``data.language_issue``). The message
+also carries a :class:`~ecampus_idm.mail.outbox.MailContext`: why the person receives it
+(their enrolment, or their attribution, at the named school) and their affiliation,
+whose password rule the mail states. A mail queued without knowing the person (support's
+``resend``) takes the language, population and context of their latest mail.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -38,6 +48,8 @@ from pydantic import SecretStr
 from ecampus_idm.custody import PasswordCustody, open_custody
 from ecampus_idm.mail.address import mask_email, normalise_email
 from ecampus_idm.mail.outbox import (
+    MailContext,
+    MailReason,
     MessageStatus,
     NewMessage,
     Outbox,
@@ -46,8 +58,8 @@ from ecampus_idm.mail.outbox import (
     open_outbox,
 )
 from ecampus_idm.mail.settings import MailSettings
-from ecampus_idm.model import EmailIssue, Role
-from ecampus_idm.store.base import NewEvent, Store
+from ecampus_idm.model import EmailIssue, Language, Role, School
+from ecampus_idm.store.base import JsonValue, NewEvent, Store
 
 if TYPE_CHECKING:
     from ecampus_idm.crypto import Keyring
@@ -59,6 +71,28 @@ log = logging.getLogger(__name__)
 _ROLE_ORDER = (Role.STUDENT, Role.TEACHER, Role.ADMINISTRATIVE, Role.STAFF)
 _CARRY_PASSWORD = frozenset({Purpose.WELCOME, Purpose.WELCOME_AGAIN})
 _UNSENT = frozenset({MessageStatus.QUEUED, MessageStatus.DEFERRED})
+# The account's eduPersonPrimaryAffiliation, in the order the OpenLDAP mapping picks it
+# (ecampus_idm.mapping.openldap: a test pins the two together): the password service's
+# length floor follows it.
+_AFFILIATION_ORDER = (
+    (Role.TEACHER, "faculty"),
+    (Role.ADMINISTRATIVE, "staff"),
+    (Role.STUDENT, "student"),
+    (Role.STAFF, "employee"),
+)
+_REASON_OF: dict[Role, MailReason] = {
+    Role.STUDENT: "enrolment",
+    Role.TEACHER: "attribution",
+    Role.ADMINISTRATIVE: "attribution",
+    Role.STAFF: "personnel",
+}
+_LANGUAGE_FROM_FR = {
+    "person": "la langue encodée pour la personne",
+    "school": "la langue de son école",
+    "population": "la langue de sa population",
+    "default": "la langue par défaut (mail.language)",
+    "previous": "la langue de son dernier courriel",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +108,10 @@ class Addressee:
             the population's templates and language).
         email_issue: Why ``email`` is ``None`` although the sources encoded one (a typo):
             the mail is held with that reason.
+        language: The language a source column gives the person, if any.
+        language_issue: Whether that column held a value that is no mail language.
+        enrolled_at: The codes of the schools the person is enrolled at (open today).
+        attributed_at: The codes of the schools of their attributions (open today).
     """
 
     person_id: str
@@ -82,11 +120,36 @@ class Addressee:
     email: str | None = field(repr=False)
     roles: frozenset[Role] = frozenset()
     email_issue: EmailIssue | None = None
+    language: Language | None = None
+    language_issue: bool = False
+    enrolled_at: tuple[str, ...] = ()
+    attributed_at: tuple[str, ...] = ()
 
     @property
     def population(self) -> str | None:
         """The population whose mail settings apply."""
         return next((r.value for r in _ROLE_ORDER if r in self.roles), None)
+
+    @property
+    def affiliation(self) -> str | None:
+        """The account's primary affiliation (it picks the password length floor)."""
+        return next((a for r, a in _AFFILIATION_ORDER if r in self.roles), None)
+
+    @property
+    def reason(self) -> MailReason | None:
+        """Why the person has an account: the population's enrolment or attribution."""
+        role = next((r for r in _ROLE_ORDER if r in self.roles), None)
+        return _REASON_OF[role] if role is not None else None
+
+    @property
+    def schools(self) -> tuple[str, ...]:
+        """The codes of the schools of :attr:`reason` (none for the personnel list)."""
+        reason = self.reason
+        if reason == "enrolment":
+            return self.enrolled_at
+        if reason == "attribution":
+            return self.attributed_at
+        return ()
 
 
 def _digest(address: str) -> str:
@@ -109,11 +172,20 @@ class WelcomeDesk:
         store: The state store (outbox and custody live in it).
         keyring: The keys that seal passwords.
         settings: The ``[mail]`` settings.
+        schools: The configured schools: their names and default languages.
     """
 
-    def __init__(self, store: Store, keyring: Keyring, settings: MailSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        settings: MailSettings,
+        *,
+        schools: Sequence[School] = (),
+    ) -> None:
         self.store = store
         self.settings = settings
+        self._schools = {school.code.casefold(): school for school in schools}
         self.custody: PasswordCustody = open_custody(store, keyring)
         self.outbox: Outbox = open_outbox(store, keyring)
 
@@ -152,9 +224,42 @@ class WelcomeDesk:
             data={"password_changed": True, "seen_in": "directory", "mails_withdrawn": withdrawn},
         )
 
-    def _language(self, who: Addressee) -> str:
+    def _language(self, who: Addressee) -> tuple[str, str]:
+        """The language of ``who``'s mails, and where it comes from (see the module)."""
+        if who.language is not None:
+            return who.language, "person"
+        for code in (*who.schools, *who.enrolled_at, *who.attributed_at):
+            school = self._schools.get(code.casefold())
+            if school is not None and school.language is not None:
+                return school.language, "school"
         override = self.settings.populations.get(who.population or "")
-        return (override.language if override else None) or self.settings.language
+        if override is not None and override.language is not None:
+            return override.language, "population"
+        return self.settings.language, "default"
+
+    def _context(self, who: Addressee) -> MailContext:
+        """Why ``who`` receives the mail, their schools named as configured."""
+        names = tuple(
+            school.name if (school := self._schools.get(code.casefold())) else code
+            for code in who.schools
+        )
+        return MailContext(reason=who.reason, schools=names, affiliation=who.affiliation)
+
+    def _details(self, who: Addressee) -> tuple[str, str, str | None, MailContext | None]:
+        """Language, its origin, population and context of a mail for ``who``.
+
+        A person known only by id (support's resend: no roles) gets those of their
+        latest mail that recorded a context, so that a resend reads like the welcome.
+        """
+        if not who.roles and who.language is None:
+            latest = next(
+                (m for m in reversed(self.outbox.messages_for(who.person_id)) if m.context),
+                None,
+            )
+            if latest is not None:
+                return latest.language, "previous", latest.population, latest.context
+        language, origin = self._language(who)
+        return language, origin, who.population, self._context(who) if who.roles else None
 
     def _enqueue(
         self,
@@ -167,6 +272,7 @@ class WelcomeDesk:
         now: datetime,
         run_id: int | None,
     ) -> tuple[OutboxMessage, list[NewEvent]]:
+        language, origin, population, context = self._details(who)
         message, new = self.outbox.enqueue(
             NewMessage(
                 idempotency_key=key,
@@ -175,24 +281,45 @@ class WelcomeDesk:
                 purpose=purpose,
                 to_address=address,
                 display_name=who.display_name,
-                language=self._language(who),
-                population=who.population,
+                language=language,
+                population=population,
                 secret=secret if self.settings.mode == "password" else None,
                 run_id=run_id,
+                context=context,
             ),
             now=now,
         )
         if not new:
             return message, []
         to = message.to_masked
+        fr = f"Courriel ({purpose.value}) mis en file pour {to}, en {message.language}."
+        en = f"Mail ({purpose.value}) queued for {to}, in {message.language}."
+        data: dict[str, JsonValue] = {
+            "message_id": message.message_id,
+            "purpose": purpose.value,
+            "to": to,
+            "language": message.language,
+            "language_from": origin,
+        }
+        if who.language_issue and who.language is None:
+            # The row kept its account; the language column is what to correct.
+            fr += (
+                " La langue encodée dans les sources n'est ni fr, ni nl, ni en : "
+                f"{_LANGUAGE_FROM_FR[origin]} s'applique."
+            )
+            en += (
+                " The language encoded in the sources is none of fr, nl, en: the "
+                f"{origin} language applies."
+            )
+            data["language_issue"] = True
         return message, [
             NewEvent(
                 person_id=who.person_id,
                 kind="mail.queued",
-                reason_fr=f"Courriel ({purpose.value}) mis en file pour {to}.",
-                reason_en=f"Mail ({purpose.value}) queued for {to}.",
+                reason_fr=fr,
+                reason_en=en,
                 run_id=run_id,
-                data={"message_id": message.message_id, "purpose": purpose.value, "to": to},
+                data=data,
             )
         ]
 

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ecampus_idm.clock import Clock
 from ecampus_idm.mail.schema import metadata as mail_metadata
-from ecampus_idm.mail.schema import migrate_v5, migrate_v7
+from ecampus_idm.mail.schema import migrate_v5, migrate_v7, migrate_v8
 from ecampus_idm.passwords.sql import metadata as passwords_metadata
 from ecampus_idm.passwords.sql import migrate_v4
 from ecampus_idm.store._engine import WRITE
@@ -208,6 +208,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "mail outbox, recipients, password custody", migrate_v5),
     Migration(6, "run locks", _v6_run_locks),
     Migration(7, "mail outbox queue order", migrate_v7),
+    Migration(8, "mail outbox context (school, reason, affiliation)", migrate_v8),
 )
 """Every step, in order. Append only."""
 
